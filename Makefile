@@ -1,0 +1,51 @@
+# The two commands of the README: `make demo` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Django 6.x needs Python >= 3.12: the second test run uses it.
+PYTHON312 ?= $(firstword $(shell command -v python3.12 2>/dev/null | xargs -r -I{} sh -c '{} -c "" 2>/dev/null && echo {}') $(wildcard /root/.pyenv/versions/3.12*/bin/python3.12) $(wildcard /usr/bin/python3.1[2-9]))
+VENV6 ?= .venv-django6
+PY6 := $(VENV6)/bin/python
+PYTEST_ARGS ?=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test test-django52 test-django6 lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]" "Django>=5.2,<5.3"
+	touch $@
+
+$(VENV6)/.installed: pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "ERROR: Django 6 needs Python >= 3.12 and none was found (set PYTHON312=...)"; exit 1; }
+	$(PYTHON312) -m venv $(VENV6)
+	$(PY6) -m pip install -q --upgrade pip
+	$(PY6) -m pip install -q -e ".[test]" "Django>=6.0,<7"
+	touch $@
+
+install: $(VENV)/.installed
+
+## demo: the example project on SQLite, codes printed on this console, at http://127.0.0.1:8000
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo_data
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+## test: the whole suite on Django 5.2 LTS (Python 3.11), then on Django 6.x (Python 3.12)
+test: test-django52 test-django6
+
+test-django52: install
+	$(PY) -m django --version
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-django6: $(VENV6)/.installed
+	$(PY6) -m django --version
+	$(PY6) -m pytest -m "not integration and not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check django_ciam_otp tests example_project
+	$(VENV)/bin/ruff format --check django_ciam_otp tests example_project
+
+clean:
+	rm -rf $(VENV) $(VENV6) db.sqlite3 var

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CiamOtpConfig(AppConfig):
+    name = "django_ciam_otp"
+    label = "ciam_otp"
+    verbose_name = _("One-time passcodes")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,1 @@
+"""Email backends: the default delivers through Django's own email framework."""

@@ -1,0 +1,126 @@
+"""Email backend that delivers through Django's own email framework.
+
+Sites already configure ``EMAIL_BACKEND`` (SMTP, django-anymail, the console or
+file backends in development), so codes go out the same way as every other
+email the site sends; this backend only builds the message and classifies
+failures. The subject, text and HTML bodies come from templates that sites can
+override (see :mod:`django_ciam_otp.rendering`).
+"""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import make_msgid
+
+from ... import rendering
+from ...conf import otp_settings
+from ..base import BaseBackend, OTPMessage, PermanentDeliveryError, TransientDeliveryError
+
+
+class EmailBackend(BaseBackend):
+    """Send the code as a text email with an HTML alternative.
+
+    Options (keyword arguments): ``from_email`` overrides
+    ``CIAM_OTP["EMAIL_FROM"]`` / ``DEFAULT_FROM_EMAIL``; ``email_backend`` is a
+    dotted path to a Django email backend to use instead of ``EMAIL_BACKEND``
+    (e.g. a transactional provider for codes only).
+
+    Returns the ``Message-ID`` header it set, the one id every email backend
+    and mail server keeps, so a bounce or a server log line can be matched to
+    the token.
+    """
+
+    def __init__(
+        self,
+        *,
+        from_email: str | None = None,
+        email_backend: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.from_email = from_email
+        self.email_backend = email_backend
+
+    def get_from_email(self) -> str:
+        return self.from_email or otp_settings.EMAIL_FROM or settings.DEFAULT_FROM_EMAIL
+
+    def build_message(self, message: OTPMessage) -> EmailMultiAlternatives:
+        subject, text, html = rendering.render_email(message)
+        message_id = make_msgid()
+        email = EmailMultiAlternatives(
+            subject=subject,
+            body=text,
+            from_email=self.get_from_email(),
+            to=[message.recipient],
+            headers={"Message-ID": message_id},
+            connection=get_connection(self.email_backend, fail_silently=False),
+        )
+        email.attach_alternative(html, "text/html")
+        return email
+
+    def send(self, message: OTPMessage) -> str:
+        email = self.build_message(message)
+        try:
+            sent = email.send(fail_silently=False)
+        except Exception as exc:
+            raise classify_error(exc) from exc
+        if sent == 0:
+            # Django's backends return how many messages went out; 0 means the
+            # backend swallowed a failure (e.g. a third-party one ignoring
+            # fail_silently). Retrying is the safe guess.
+            raise TransientDeliveryError("email backend reported that nothing was sent")
+        return str(email.extra_headers["Message-ID"])
+
+
+def _is_permanent_smtp_code(code: int | None) -> bool:
+    """SMTP reply classes (RFC 5321 4.2.1): 5yz is permanent, 4yz is transient."""
+    return code is not None and 500 <= code < 600
+
+
+def classify_error(exc: BaseException) -> PermanentDeliveryError | TransientDeliveryError:
+    """Map an exception from an email backend to a delivery error.
+
+    Permanent only when the server said so (a 5xx reply), when credentials or
+    server features are wrong, or when the message itself is invalid; anything
+    else (connection refused, timeouts, disconnects, 4xx replies such as
+    greylisting) is worth a retry. Reasons never include the message body.
+    """
+    name = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        detail = ", ".join(str(code) for code in codes)
+        if codes and all(_is_permanent_smtp_code(code) for code in codes):
+            return PermanentDeliveryError(
+                f"recipient refused by mail server ({detail})", provider_code=str(codes[0])
+            )
+        return TransientDeliveryError(
+            f"recipient temporarily refused by mail server ({detail})",
+            provider_code=str(codes[0]) if codes else None,
+        )
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return PermanentDeliveryError(
+            f"mail server rejected the credentials ({exc.smtp_code})",
+            provider_code=str(exc.smtp_code),
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        # SMTPSenderRefused, SMTPDataError, SMTPHeloError, SMTPConnectError ...
+        label = "sender refused" if isinstance(exc, smtplib.SMTPSenderRefused) else name
+        error: type[PermanentDeliveryError] | type[TransientDeliveryError] = (
+            PermanentDeliveryError
+            if _is_permanent_smtp_code(exc.smtp_code)
+            else TransientDeliveryError
+        )
+        return error(f"{label} ({exc.smtp_code})", provider_code=str(exc.smtp_code))
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return PermanentDeliveryError(f"mail server does not support a required feature: {exc}")
+    if isinstance(exc, (smtplib.SMTPException, OSError)):
+        # Disconnects, connection refused, DNS failures, timeouts (all OSErrors).
+        return TransientDeliveryError(f"could not reach the mail server ({name})")
+    if isinstance(exc, ValueError):
+        # BadHeaderError and invalid addresses: the same message fails again.
+        return PermanentDeliveryError(f"message could not be built ({name})")
+    return TransientDeliveryError(f"email backend failed ({name})")

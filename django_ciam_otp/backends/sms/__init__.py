@@ -1,0 +1,1 @@
+"""SMS backends: each module exports ``SMSBackend``, like ``django.core.mail.backends``."""

@@ -1,0 +1,180 @@
+"""System checks (``manage.py check``): misconfiguration is reported here, not at request time.
+
+Ids: ``ciam_otp.E0xx`` errors stop ``runserver``/``migrate``; ``ciam_otp.W0xx``
+warnings flag settings that are fine for a demo and dangerous in production
+(they fire only with ``DEBUG = False``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import phonenumbers
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.module_loading import import_string
+
+from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME, otp_settings
+
+_RATE = re.compile(r"^\d+/\d*[smhd]?$")
+_RATE_KEYS = ("SMS_RATE_LIMITS", "EMAIL_RATE_LIMITS", "CLIENT_RATE_LIMITS", "IP_RATE_LIMITS")
+
+
+def _error(msg: str, id_: int, hint: str | None = None) -> checks.Error:
+    return checks.Error(msg, hint=hint, id=f"ciam_otp.E{id_:03d}")
+
+
+def _warning(msg: str, id_: int, hint: str | None = None) -> checks.Warning:
+    return checks.Warning(msg, hint=hint, id=f"ciam_otp.W{id_:03d}")
+
+
+@checks.register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    raw = getattr(settings, SETTINGS_NAME, {})
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return [_error(f"{SETTINGS_NAME} must be a dict.", 1)]
+    errors: list[checks.CheckMessage] = []
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        errors.append(
+            _error(
+                f"Unknown {SETTINGS_NAME} keys: {', '.join(unknown)}.",
+                2,
+                hint="Check the spelling against the settings reference in the README.",
+            )
+        )
+    for name in IMPORT_STRINGS:
+        path = getattr(otp_settings, name)
+        if path:
+            try:
+                import_string(path)
+            except ImportError as exc:
+                errors.append(_error(f"{SETTINGS_NAME}['{name}'] = {path!r} cannot be imported: {exc}", 3))
+    for name in _RATE_KEYS:
+        rates = getattr(otp_settings, name)
+        if not isinstance(rates, list | tuple) or not all(
+            isinstance(r, str) and _RATE.match(r) for r in rates
+        ):
+            errors.append(
+                _error(
+                    f"{SETTINGS_NAME}['{name}'] must be a list of django-ratelimit rates.",
+                    4,
+                    hint='For example ["1/30s", "5/h", "10/d"]; an empty list turns the limit off.',
+                )
+            )
+    regions = otp_settings.PHONE_REGIONS
+    bad_regions = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+    if not regions or bad_regions:
+        errors.append(
+            _error(
+                f"{SETTINGS_NAME}['PHONE_REGIONS'] must list ISO 3166 region codes; "
+                f"not known: {', '.join(map(str, bad_regions)) or '(empty list)'}.",
+                5,
+            )
+        )
+    errors.extend(_check_numbers())
+    errors.extend(_check_user_fields())
+    errors.extend(_check_backends())
+    errors.extend(_check_production())
+    return errors
+
+
+def _check_numbers() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    bounds = {
+        "DEFAULT_CODE_LENGTH": (4, 10),
+        "DEFAULT_CODE_VALIDITY": (10, 3600),
+        "TOKEN_TTL": (30, 86400),
+        "MAX_VERIFY_ATTEMPTS": (1, 100),
+        "MAX_RECIPIENT_FAILURES": (1, 100),
+        "RECIPIENT_LOCKOUT_SECONDS": (1, 30 * 86400),
+        "DELIVERY_MAX_RETRIES": (0, 20),
+    }
+    for name, (low, high) in bounds.items():
+        value = getattr(otp_settings, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            errors.append(_error(f"{SETTINGS_NAME}['{name}'] must be an integer from {low} to {high}.", 6))
+    if isinstance(otp_settings.DEFAULT_CODE_LENGTH, int) and otp_settings.DEFAULT_CODE_LENGTH < 6:
+        errors.append(
+            _warning(
+                "DEFAULT_CODE_LENGTH below 6 gives fewer than 20 bits per code.", 1,
+                hint="NIST SP 800-63B asks for at least 20 bits of entropy (6 digits).",
+            )
+        )
+    return errors
+
+
+def _check_user_fields() -> list[checks.CheckMessage]:
+    from django.contrib.auth import get_user_model
+
+    try:
+        model = get_user_model()
+    except Exception:  # noqa: BLE001 - auth's own checks report this
+        return []
+    errors: list[checks.CheckMessage] = []
+    for key in ("USER_EMAIL_FIELD", "USER_PHONE_FIELD"):
+        field = getattr(otp_settings, key)
+        if not field:
+            continue
+        try:
+            model._meta.get_field(field)
+        except FieldDoesNotExist:
+            errors.append(_error(f"{SETTINGS_NAME}['{key}'] = {field!r} is not a field of {model.__name__}.", 7))
+    return errors
+
+
+def _check_backends() -> list[checks.CheckMessage]:
+    backend = otp_settings.SMS_BACKEND or ""
+    errors: list[checks.CheckMessage] = []
+    if backend.endswith("sms.filebased.SMSBackend") and not otp_settings.SMS_FILE_PATH:
+        errors.append(_error("The filebased SMS backend needs CIAM_OTP['SMS_FILE_PATH'].", 8))
+    if backend.endswith("sms.tencent.SMSBackend"):
+        try:
+            from .backends.sms.tencent import check_tencent_settings
+        except ImportError:
+            return errors
+        errors.extend(check_tencent_settings())
+    return errors
+
+
+def _check_production() -> list[checks.CheckMessage]:
+    if settings.DEBUG:
+        return []
+    warnings: list[checks.CheckMessage] = []
+    if not otp_settings.HASH_KEY:
+        warnings.append(
+            _warning(
+                "CIAM_OTP['HASH_KEY'] is not set; client secrets and codes are hashed with a key "
+                "derived from SECRET_KEY, so rotating SECRET_KEY invalidates every client secret.",
+                10,
+                hint="Set CIAM_OTP['HASH_KEY'] to a long random value kept apart from SECRET_KEY.",
+            )
+        )
+    backend = otp_settings.SMS_BACKEND or ""
+    if backend.endswith((".console.SMSBackend", ".locmem.SMSBackend")):
+        warnings.append(
+            _warning(
+                f"SMS backend {backend} does not deliver messages, and DEBUG is False.", 11,
+                hint="Use django_ciam_otp.backends.sms.tencent.SMSBackend (or your provider's).",
+            )
+        )
+    try:
+        from celery import current_app
+
+        eager = bool(current_app.conf.task_always_eager)
+    except Exception:  # noqa: BLE001
+        eager = False
+    if eager:
+        warnings.append(
+            _warning(
+                "Celery runs tasks eagerly (task_always_eager) and DEBUG is False: every "
+                "/otp/send waits for the SMS or email provider.",
+                12,
+                hint="Set CELERY_BROKER_URL and run a worker.",
+            )
+        )
+    return warnings

@@ -1,0 +1,148 @@
+"""One place to read the ``CIAM_OTP`` settings dict.
+
+Every key is optional; ``DEFAULTS`` documents them all. Values are read lazily
+(so ``override_settings`` and pytest-django's ``settings`` fixture work) and the
+cache is dropped on ``setting_changed``. Dotted paths listed in
+``IMPORT_STRINGS`` are imported on first use, not at import time, so a typo is
+reported by a system check (``manage.py check``) rather than by a crash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "CIAM_OTP"
+
+DEFAULTS: dict[str, Any] = {
+    # --- keys and hashing -------------------------------------------------
+    # Secret key material for the keyed hashes (client secrets, codes, tokens,
+    # recipients) and for encrypting codes on their way to the worker. ``None``
+    # falls back to ``settings.SECRET_KEY``; set it explicitly in production so
+    # rotating SECRET_KEY does not invalidate every client secret.
+    "HASH_KEY": None,
+    # Older keys still accepted when checking client secrets (key rotation).
+    "HASH_KEY_FALLBACKS": [],
+    # --- tokens and codes ---------------------------------------------------
+    "TOKEN_TTL": 300,  # seconds an otp_token lives (SPEC: 5 minutes)
+    "DEFAULT_CODE_LENGTH": 6,  # when no auth source is named
+    "DEFAULT_CODE_VALIDITY": 60,  # seconds, when no auth source is named
+    "MAX_VERIFY_ATTEMPTS": 5,  # wrong codes before a token is dead
+    # Consecutive failed verifications per recipient, across resends, before
+    # that recipient is locked out (NIST SP 800-63B 5.2.2 allows at most 100).
+    "MAX_RECIPIENT_FAILURES": 100,
+    "RECIPIENT_LOCKOUT_SECONDS": 3600,
+    # --- recipients -----------------------------------------------------------
+    # Regions whose mobile numbers are accepted (ISO 3166 codes; CN = mainland).
+    "PHONE_REGIONS": ["CN"],
+    # Region assumed for numbers written without a country code.
+    "DEFAULT_PHONE_REGION": "CN",
+    # Domains refused with ``invalid_email`` (exact domain or any subdomain).
+    "EMAIL_DOMAIN_DENYLIST": [],
+    # Ask DNS whether the domain can receive mail (slow; off by default).
+    "EMAIL_CHECK_DELIVERABILITY": False,
+    # --- is-used checks (signup / update_userinfo / reset_password) -----------
+    # Field on the user model holding the email; None means the model's
+    # EMAIL_FIELD (``email`` for django.contrib.auth.models.User).
+    "USER_EMAIL_FIELD": None,
+    # Field on the user model holding the phone number in E.164 form; None
+    # means no phone numbers belong to users unless USER_LOOKUP says so.
+    "USER_PHONE_FIELD": None,
+    # Dotted path to ``callable(channel, recipient) -> user | None``; replaces
+    # the field lookups above when set.
+    "USER_LOOKUP": None,
+    # --- limits -------------------------------------------------------------
+    # django-ratelimit rates per recipient (Tencent Cloud SMS's defaults).
+    "SMS_RATE_LIMITS": ["1/30s", "5/h", "10/d"],
+    "EMAIL_RATE_LIMITS": ["1/30s", "5/h", "10/d"],
+    # Count recipient limits separately per usage, as Tencent Cloud SMS counts
+    # "same number, same content": a sign-up code does not block a login code.
+    "RATE_LIMIT_PER_USAGE": True,
+    # Limits per API client and per client IP address (answered with 429).
+    "CLIENT_RATE_LIMITS": ["600/m"],
+    "IP_RATE_LIMITS": ["60/m", "600/h"],
+    # Cache alias holding the counters (use Redis in production).
+    "RATE_LIMIT_CACHE": "default",
+    # When the cache cannot be reached: refuse with 503 (False) or let the
+    # request through without counting (True).
+    "RATE_LIMIT_FAIL_OPEN": False,
+    # --- delivery -------------------------------------------------------------
+    "SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend",
+    "SMS_FILE_PATH": None,  # for the filebased SMS backend
+    "EMAIL_BACKEND": "django_ciam_otp.backends.email.django.EmailBackend",
+    "EMAIL_FROM": None,  # None means settings.DEFAULT_FROM_EMAIL
+    # Celery publishing: how long to keep trying the broker before answering
+    # 503 temporarily_unavailable.
+    "PUBLISH_RETRY_POLICY": {
+        "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+    },
+    "CELERY_QUEUE": None,  # None means Celery's default queue
+    "DELIVERY_MAX_RETRIES": 5,
+    # --- Tencent Cloud SMS --------------------------------------------------
+    "TENCENT_SMS": {
+        "SECRET_ID": None,
+        "SECRET_KEY": None,
+        "REGION": "ap-guangzhou",
+        "SDK_APP_ID": None,
+        "SIGN_NAME": None,
+        # usage -> template id; "default" is used for usages not listed.
+        "TEMPLATE_IDS": {},
+        "ENDPOINT": None,  # e.g. a private endpoint; None means the SDK default
+        "TIMEOUT": 5,
+    },
+}
+
+IMPORT_STRINGS = ("SMS_BACKEND", "EMAIL_BACKEND", "USER_LOOKUP")
+
+
+class OTPSettings:
+    """Attribute access to ``settings.CIAM_OTP`` merged over ``DEFAULTS``."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTINGS_NAME, None) or {}
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in DEFAULTS:
+            raise AttributeError(f"Invalid {SETTINGS_NAME} setting: {name!r}")
+        cache = self.__dict__["_cache"]
+        if name in cache:
+            return cache[name]
+        value = self.user_settings.get(name, DEFAULTS[name])
+        if isinstance(DEFAULTS[name], dict) and isinstance(value, dict):
+            value = {**DEFAULTS[name], **value}
+        cache[name] = value
+        return value
+
+    def import_string(self, name: str) -> Any:
+        """Import the dotted path held by ``name`` (cached)."""
+        key = f"__imported__{name}"
+        cache = self.__dict__["_cache"]
+        if key not in cache:
+            path = getattr(self, name)
+            cache[key] = import_string(path) if path else None
+        return cache[key]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+otp_settings = OTPSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTINGS_NAME, "SECRET_KEY", "DEFAULT_FROM_EMAIL", "CACHES", "AUTH_USER_MODEL"):
+        otp_settings.reload()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,147 @@
+"""Delivering one token's code: the rules the Celery task follows.
+
+Kept out of ``tasks.py`` so they can be tested without a worker and so the
+task stays a thin wrapper. Guarantees:
+
+* a token is delivered at most once: the worker claims it with a conditional
+  UPDATE, and a redelivered task (``acks_late``) finds it already sent;
+* nothing is sent after the code's validity (the task also carries ``expires``);
+* transient provider errors are retried with exponential backoff and full
+  jitter, all within the code's validity; a failure for good marks the token
+  failed and gives its quota back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.utils import timezone
+
+from . import crypto, signals
+from .backends.base import BaseBackend, OTPMessage, PermanentDeliveryError
+from .conf import otp_settings
+from .models import Channel, DeliveryStatus, OTPToken, TokenStatus
+from .services import give_back_quota
+
+logger = logging.getLogger(__name__)
+
+#: A claim older than this is taken to belong to a worker that died mid-send.
+CLAIM_LEASE = dt.timedelta(seconds=30)
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 20.0
+_FINISHED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.SUPPRESSED,
+    DeliveryStatus.EXPIRED,
+)
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    countdown: float
+
+
+def get_backend(channel: str) -> BaseBackend:
+    name = "SMS_BACKEND" if channel == Channel.SMS else "EMAIL_BACKEND"
+    backend_class = otp_settings.import_string(name)
+    backend: BaseBackend = backend_class()
+    return backend
+
+
+def backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff (AWS architecture blog), in seconds."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))  # noqa: S311
+
+
+def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | None:
+    """Send the code for ``token_id``; return :class:`RetryLater` to be called again."""
+    token = OTPToken.objects.filter(pk=token_id).first()
+    if token is None or token.delivery_status in _FINISHED:
+        return None
+    now = timezone.now()
+    if token.status != TokenStatus.PENDING or now >= token.code_expires_at:
+        _finish_unsent(token, DeliveryStatus.EXPIRED, "not sent: code no longer usable")
+        return None
+    try:
+        payload = crypto.unseal(envelope)
+        if payload.get("h") != token.token_hash[:16]:
+            raise ValueError("envelope belongs to another token")
+    except ValueError:
+        _mark_failed(token, "envelope could not be opened (hash key changed?)")
+        return None
+
+    claimed = OTPToken.objects.filter(
+        Q(delivery_status=DeliveryStatus.QUEUED)
+        | Q(delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - CLAIM_LEASE),
+        pk=token.pk,
+    ).update(delivery_status=DeliveryStatus.SENDING, delivery_started_at=now)
+    if not claimed:
+        return None  # another worker holds it, or it finished meanwhile
+
+    message = OTPMessage(
+        channel=token.channel,
+        recipient=payload["r"],
+        code=payload["c"],
+        usage=token.usage,
+        validity_seconds=max(1, int((token.code_expires_at - token.created_at).total_seconds())),
+        language=token.language or "en",
+        token_id=token.pk,
+    )
+    try:
+        message_id = get_backend(token.channel).send(message)
+    except PermanentDeliveryError as exc:
+        _mark_failed(token, exc.reason)
+        return None
+    except Exception as exc:  # noqa: BLE001 - every other failure is worth a retry
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        return _retry_or_fail(token, reason, attempt)
+
+    OTPToken.objects.filter(pk=token.pk).update(
+        delivery_status=DeliveryStatus.SENT,
+        provider_message_id=(message_id or "")[:128],
+        delivery_attempts=token.delivery_attempts + 1,
+        delivery_error="",
+        sent_at=timezone.now(),
+    )
+    logger.info("OTP delivered: token %s to %s", token.pk, token.recipient_masked)
+    return None
+
+
+def _retry_or_fail(token: OTPToken, reason: str, attempt: int) -> RetryLater | None:
+    countdown = backoff(attempt)
+    left = (token.code_expires_at - timezone.now()).total_seconds()
+    if attempt >= otp_settings.DELIVERY_MAX_RETRIES or countdown >= left - 1:
+        _mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}")
+        return None
+    OTPToken.objects.filter(pk=token.pk, delivery_status=DeliveryStatus.SENDING).update(
+        delivery_status=DeliveryStatus.QUEUED,
+        delivery_attempts=token.delivery_attempts + 1,
+        delivery_error=reason[:200],
+    )
+    logger.warning("OTP delivery for token %s will be retried: %s", token.pk, reason)
+    return RetryLater(countdown)
+
+
+def _mark_failed(token: OTPToken, reason: str) -> None:
+    OTPToken.objects.filter(pk=token.pk).exclude(delivery_status=DeliveryStatus.SENT).update(
+        delivery_status=DeliveryStatus.FAILED,
+        delivery_error=reason[:200],
+    )
+    OTPToken.objects.filter(pk=token.pk, status=TokenStatus.PENDING).update(
+        status=TokenStatus.FAILED
+    )
+    give_back_quota(token)
+    logger.error("OTP delivery failed for good: token %s: %s", token.pk, reason)
+    signals.otp_delivery_failed.send(sender=OTPToken, token=token, reason=reason)
+
+
+def _finish_unsent(token: OTPToken, status: str, reason: str) -> None:
+    OTPToken.objects.filter(pk=token.pk).exclude(delivery_status__in=_FINISHED).update(
+        delivery_status=status, delivery_error=reason
+    )
+    give_back_quota(token)

@@ -1,0 +1,296 @@
+"""Auth sources, API clients, quotas and one-time-code tokens.
+
+Nothing secret is stored in the clear: client secrets, otp_tokens, codes and
+recipients are kept as keyed hashes (see ``crypto.py``); the admin sees a
+masked recipient only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import crypto
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("Email")
+
+
+class Usage(models.TextChoices):
+    LOGIN = "login", _("Log in")
+    SIGNUP = "signup", _("Sign up")
+    UPDATE_USERINFO = "update_userinfo", _("Update user information")
+    RESET_PASSWORD = "reset_password", _("Reset password")
+
+
+CODE_LENGTH_MIN, CODE_LENGTH_MAX = 4, 10
+CODE_VALIDITY_MIN, CODE_VALIDITY_MAX = 10, 3600
+
+
+class AuthSource(models.Model):
+    """A configured way to log in by code: its channel, code length and code validity."""
+
+    id = models.CharField(
+        _("ID"),
+        primary_key=True,
+        max_length=64,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9_.\-]+$",
+                _("Use letters, digits, underscores, dots and hyphens only."),
+            )
+        ],
+        help_text=_("Public identifier that API callers send as auth_source_id."),
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    code_length = models.PositiveSmallIntegerField(
+        _("code length"),
+        default=6,
+        validators=[MinValueValidator(CODE_LENGTH_MIN), MaxValueValidator(CODE_LENGTH_MAX)],
+        help_text=_("Digits in each code, 4 to 10. Below 6 is weak (NIST SP 800-63B asks ≥ 20 bits)."),
+    )
+    code_validity = models.PositiveIntegerField(
+        _("code validity (seconds)"),
+        default=60,
+        validators=[MinValueValidator(CODE_VALIDITY_MIN), MaxValueValidator(CODE_VALIDITY_MAX)],
+        help_text=_("How long a code can be used after it is sent."),
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("auth source")
+        verbose_name_plural = _("auth sources")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code_length__gte=CODE_LENGTH_MIN, code_length__lte=CODE_LENGTH_MAX),
+                name="ciam_otp_authsource_code_length_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    code_validity__gte=CODE_VALIDITY_MIN, code_validity__lte=CODE_VALIDITY_MAX
+                ),
+                name="ciam_otp_authsource_code_validity_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class OTPClient(models.Model):
+    """An API client that authenticates with HTTP Basic (client_id, client_secret).
+
+    Django REST framework sets ``request.user`` to the authenticated client, so
+    it answers the two questions DRF asks of a user.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    client_id = models.CharField(_("client ID"), max_length=255, unique=True)
+    secret_hash = models.CharField(_("secret hash"), max_length=64, editable=False)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    secret_rotated_at = models.DateTimeField(_("secret set"), null=True, editable=False)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+
+    is_authenticated = True
+    is_anonymous = False
+
+    class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name or self.client_id
+
+    def set_secret(self, raw_secret: str | None = None) -> str:
+        """Store a new secret's hash and return the raw secret, which is not kept."""
+        raw = raw_secret if raw_secret is not None else crypto.new_client_secret()
+        self.secret_hash = crypto.keyed_hash(crypto.PURPOSE_CLIENT_SECRET, raw)
+        self.secret_rotated_at = timezone.now()
+        return raw
+
+    def check_secret(self, raw_secret: str) -> bool:
+        return crypto.hash_matches(crypto.PURPOSE_CLIENT_SECRET, raw_secret, self.secret_hash)
+
+
+class QuotaPeriod(models.TextChoices):
+    NONE = "none", _("No reset")
+    DAILY = "daily", _("Daily")
+    MONTHLY = "monthly", _("Monthly")
+
+
+def period_start_for(period: str, now: dt.datetime | None = None) -> dt.datetime:
+    """Start of the quota period containing ``now``, in the site's time zone."""
+    if period == QuotaPeriod.NONE:
+        return dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    local = timezone.localtime(now or timezone.now())
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == QuotaPeriod.MONTHLY:
+        start = start.replace(day=1)
+    return start
+
+
+class Quota(models.Model):
+    """How many messages a client (or the whole site, ``client=None``) may send on a channel.
+
+    Consumption is one conditional UPDATE (see ``services.quotas``), never a
+    read followed by a write, so concurrent sends can not over-send.
+    """
+
+    client = models.ForeignKey(
+        OTPClient,
+        verbose_name=_("client"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="quotas",
+        help_text=_("Leave empty for a site-wide quota."),
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    limit = models.PositiveBigIntegerField(_("limit"))
+    period = models.CharField(
+        _("period"), max_length=8, choices=QuotaPeriod.choices, default=QuotaPeriod.NONE
+    )
+    used = models.PositiveBigIntegerField(_("used"), default=0)
+    period_start = models.DateTimeField(_("period start"), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "channel"],
+                condition=Q(client__isnull=False),
+                name="ciam_otp_quota_one_per_client_channel",
+            ),
+            models.UniqueConstraint(
+                fields=["channel"],
+                condition=Q(client__isnull=True),
+                name="ciam_otp_quota_one_sitewide_per_channel",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.client or _("site-wide")
+        return f"{who} · {self.get_channel_display()}"
+
+    @property
+    def current_used(self) -> int:
+        """``used`` as it counts now: zero once the period has rolled over."""
+        if self.period_start < period_start_for(self.period):
+            return 0
+        return self.used
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.current_used)
+
+
+class TokenStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    VERIFIED = "verified", _("Verified")
+    SUPERSEDED = "superseded", _("Superseded by a newer code")
+    LOCKED = "locked", _("Locked (too many attempts)")
+    FAILED = "failed", _("Delivery failed")
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SUPPRESSED = "suppressed", _("Not sent (no account)")
+    EXPIRED = "expired", _("Not sent (expired in queue)")
+
+
+class OTPToken(models.Model):
+    """One issued code. The otp_token, the code and the recipient are stored only as keyed hashes."""
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    client = models.ForeignKey(
+        OTPClient, verbose_name=_("client"), on_delete=models.CASCADE, related_name="tokens"
+    )
+    auth_source = models.ForeignKey(
+        AuthSource,
+        verbose_name=_("auth source"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tokens",
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    usage = models.CharField(_("usage"), max_length=16, choices=Usage.choices)
+    recipient_hash = models.CharField(max_length=64, editable=False)
+    recipient_masked = models.CharField(_("recipient"), max_length=64)
+    code_hash = models.CharField(max_length=64, editable=False)
+    code_length = models.PositiveSmallIntegerField(_("code length"))
+    code_expires_at = models.DateTimeField(_("code expires"))
+    expires_at = models.DateTimeField(_("token expires"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=TokenStatus.choices, default=TokenStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    delivery_status = models.CharField(
+        _("delivery"), max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    delivery_attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
+    provider_message_id = models.CharField(_("provider message ID"), max_length=128, blank=True)
+    delivery_error = models.CharField(_("delivery error"), max_length=200, blank=True)
+    quota_consumed = models.BooleanField(_("quota consumed"), default=False)
+    language = models.CharField(_("language"), max_length=16, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    delivery_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("OTP token")
+        verbose_name_plural = _("OTP tokens")
+        ordering = ["-created_at"]
+        indexes = [
+            # Resends supersede the pending tokens of one (client, recipient, usage).
+            models.Index(
+                fields=["client", "recipient_hash", "usage"],
+                condition=Q(status="pending"),
+                name="ciam_otp_token_pending_idx",
+            ),
+            models.Index(fields=["expires_at"], name="ciam_otp_token_expires_idx"),
+            models.Index(fields=["created_at"], name="ciam_otp_token_created_idx"),
+            models.Index(fields=["recipient_hash"], name="ciam_otp_token_recipient_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_usage_display()} · {self.recipient_masked}"
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+
+class RecipientThrottle(models.Model):
+    """Consecutive failed verifications for one recipient, across resends (NIST SP 800-63B 5.2.2)."""
+
+    recipient_hash = models.CharField(max_length=64, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("recipient throttle")
+        verbose_name_plural = _("recipient throttles")
+
+    def __str__(self) -> str:
+        return f"{self.recipient_hash[:12]}… ({self.failures})"
+

@@ -1,0 +1,522 @@
+"""Every rule of sending and verifying a one-time code.
+
+The HTTP views, the authentication backend and the example project's pages
+all call :func:`send_otp` and :func:`verify_otp`, so there is one place that
+decides. Checks run in the contract's order (SPEC.md section 2): shape,
+recipient, auth source, is-used, rate limit, quota — so a refused request
+consumes no quota.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.http import HttpRequest
+from django.utils import timezone, translation
+
+from . import crypto, ratelimits, signals
+from .conf import otp_settings
+from .exceptions import (
+    DeliveryFailed,
+    EmailIsUsed,
+    InsufficientEmailQuota,
+    InsufficientSMSQuota,
+    InvalidAuthSource,
+    InvalidOTP,
+    InvalidOTPToken,
+    InvalidRequest,
+    OTPExpired,
+    PhoneNumberIsUsed,
+    TemporarilyUnavailable,
+    TooManyAttempts,
+)
+from .models import (
+    AuthSource,
+    Channel,
+    DeliveryStatus,
+    OTPClient,
+    OTPToken,
+    Quota,
+    QuotaPeriod,
+    RecipientThrottle,
+    TokenStatus,
+    Usage,
+    period_start_for,
+)
+from .validators import Recipient, normalize_email, normalize_phone_number
+
+logger = logging.getLogger(__name__)
+
+USAGES = frozenset(Usage.values)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a successful send returns: the opaque ``otp_token`` and when to allow the next send."""
+
+    otp_token: str
+    retry_after: int
+    token: OTPToken
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"otp_token": self.otp_token, "retry_after": self.retry_after}
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """A verified code: what it was for and for whom."""
+
+    usage: str
+    channel: str
+    recipient: str
+    token: OTPToken
+
+    def as_dict(self) -> dict[str, Any]:
+        key = "phone_number" if self.channel == Channel.SMS else "email"
+        return {"verified": True, "usage": self.usage, key: self.recipient}
+
+
+# --- shape -------------------------------------------------------------------
+
+
+def _optional_str(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"'{name}' must be a string.")
+    return value
+
+
+def _clean_usage(usage: Any) -> str:
+    usage = _optional_str("usage", usage)
+    if usage is None:
+        return Usage.LOGIN
+    if usage not in USAGES:
+        raise InvalidRequest("'usage' must be one of login, signup, update_userinfo, reset_password.")
+    return usage
+
+
+def _clean_recipient(phone_number: Any, email: Any) -> Recipient:
+    phone_number = _optional_str("phone_number", phone_number)
+    email = _optional_str("email", email)
+    if (phone_number is None) == (email is None):
+        raise InvalidRequest("Give exactly one of 'phone_number' and 'email'.")
+    if phone_number is not None:
+        return normalize_phone_number(phone_number)
+    assert email is not None
+    return normalize_email(email)
+
+
+# --- auth source and defaults --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodePolicy:
+    auth_source: AuthSource | None
+    code_length: int
+    code_validity: int
+
+
+def _code_policy(auth_source_id: str | None, channel: str) -> CodePolicy:
+    if auth_source_id is None:
+        return CodePolicy(
+            None, int(otp_settings.DEFAULT_CODE_LENGTH), int(otp_settings.DEFAULT_CODE_VALIDITY)
+        )
+    source = AuthSource.objects.filter(pk=auth_source_id, enabled=True).first()
+    if source is None:
+        raise InvalidAuthSource("Unknown or disabled auth source.")
+    if source.channel != channel:
+        raise InvalidAuthSource(f"This auth source sends codes by {source.get_channel_display()}.")
+    return CodePolicy(source, source.code_length, source.code_validity)
+
+
+# --- users -------------------------------------------------------------------
+
+
+def find_user(channel: str, recipient_key: str) -> Any | None:
+    """The user a normalised recipient belongs to, or ``None``.
+
+    ``USER_LOOKUP`` (a dotted path) replaces the field look-ups entirely.
+    """
+    lookup = otp_settings.import_string("USER_LOOKUP")
+    if lookup is not None:
+        return lookup(channel, recipient_key)
+    model = get_user_model()
+    if channel == Channel.EMAIL:
+        field = otp_settings.USER_EMAIL_FIELD or model.get_email_field_name()
+        filters = {f"{field}__iexact": recipient_key}
+    else:
+        field = otp_settings.USER_PHONE_FIELD
+        if not field:
+            return None
+        filters = {field: recipient_key}
+    return model._default_manager.filter(**filters).first()
+
+
+# --- quota ---------------------------------------------------------------------
+
+
+def _quota_error(channel: str) -> type[InsufficientSMSQuota | InsufficientEmailQuota]:
+    return InsufficientSMSQuota if channel == Channel.SMS else InsufficientEmailQuota
+
+
+def _quotas_for(client: OTPClient, channel: str) -> list[Quota]:
+    return list(
+        Quota.objects.filter(Q(client=client) | Q(client__isnull=True), channel=channel).only(
+            "pk", "period", "limit", "used", "period_start"
+        )
+    )
+
+
+def consume_quota(client: OTPClient, channel: str) -> bool:
+    """Take one message from the client's and the site-wide quota, or raise.
+
+    Each quota is one conditional UPDATE (``used < limit``, or the period has
+    rolled over), so concurrent sends never over-send. Call inside
+    ``transaction.atomic``: if the second quota refuses, the first is rolled back.
+    Returns whether any quota was consumed.
+    """
+    quotas = _quotas_for(client, channel)
+    for quota in quotas:
+        current = period_start_for(quota.period)
+        rolled_over = Q(period_start__lt=current)
+        updated = (
+            Quota.objects.filter(pk=quota.pk, limit__gt=0)
+            .filter(Q(used__lt=F("limit")) | rolled_over)
+            .update(
+                used=Case(When(rolled_over, then=Value(1)), default=F("used") + 1),
+                period_start=Case(When(rolled_over, then=Value(current)), default=F("period_start")),
+            )
+        )
+        if not updated:
+            raise _quota_error(channel)()
+    return bool(quotas)
+
+
+def quota_available(client: OTPClient, channel: str) -> bool:
+    """Whether a send would get quota now, without consuming any."""
+    return all(q.remaining > 0 for q in _quotas_for(client, channel))
+
+
+def give_back_quota(token: OTPToken) -> None:
+    """Return the quota a token consumed (its delivery failed for good); at most once."""
+    if not token.quota_consumed:
+        return
+    with transaction.atomic():
+        claimed = OTPToken.objects.filter(pk=token.pk, quota_consumed=True).update(
+            quota_consumed=False
+        )
+        if not claimed:
+            return
+        Quota.objects.filter(
+            Q(client_id=token.client_id) | Q(client__isnull=True),
+            channel=token.channel,
+            used__gt=0,
+            period_start__lte=token.created_at,
+        ).update(used=F("used") - 1)
+    token.quota_consumed = False
+
+
+# --- send --------------------------------------------------------------------
+
+
+def send_otp(
+    client: OTPClient,
+    *,
+    usage: str | None = None,
+    phone_number: str | None = None,
+    email: str | None = None,
+    auth_source_id: str | None = None,
+    request: HttpRequest | None = None,
+    language: str | None = None,
+) -> SendResult:
+    """Issue a code for ``phone_number`` or ``email`` and queue its delivery.
+
+    Raises an :class:`~django_ciam_otp.exceptions.OTPError` subclass for every
+    refusal of the contract. ``request`` (optional) feeds the per-IP limit.
+    """
+    usage = _clean_usage(usage)
+    auth_source_id = _optional_str("auth_source_id", auth_source_id)
+    if auth_source_id == "":
+        auth_source_id = None
+    # Shape first: recipient presence and the login auth source, before content.
+    _optional_str("phone_number", phone_number)
+    _optional_str("email", email)
+    if (phone_number is None) == (email is None):
+        raise InvalidRequest("Give exactly one of 'phone_number' and 'email'.")
+    if usage == Usage.LOGIN and auth_source_id is None:
+        raise InvalidRequest("'auth_source_id' is required for usage=login.")
+
+    recipient = _clean_recipient(phone_number, email)
+    policy = _code_policy(auth_source_id, recipient.channel)
+
+    user = find_user(recipient.channel, recipient.key)
+    if user is not None and usage in (Usage.SIGNUP, Usage.UPDATE_USERINFO):
+        raise PhoneNumberIsUsed() if recipient.channel == Channel.SMS else EmailIsUsed()
+    # No account for a reset: answer exactly as for a real one, send nothing.
+    suppressed = usage == Usage.RESET_PASSWORD and user is None
+
+    recipient_hash = crypto.hash_recipient(recipient.key)
+    charge = ratelimits.Charge()
+    ratelimits.check_client_and_ip(request, client.pk, charge)
+    ratelimits.check_recipient(request, recipient.channel, recipient_hash, usage, charge)
+
+    if suppressed and not quota_available(client, recipient.channel):
+        raise _quota_error(recipient.channel)()
+
+    raw_token = crypto.new_otp_token()
+    code = crypto.new_code(policy.code_length)
+    now = timezone.now()
+    token_hash = crypto.hash_token(raw_token)
+    token = OTPToken(
+        token_hash=token_hash,
+        client=client,
+        auth_source=policy.auth_source,
+        channel=recipient.channel,
+        usage=usage,
+        recipient_hash=recipient_hash,
+        recipient_masked=crypto.mask_recipient(recipient.key),
+        code_hash=crypto.hash_code(token_hash, code),
+        code_length=policy.code_length,
+        code_expires_at=now + dt.timedelta(seconds=min(policy.code_validity, otp_settings.TOKEN_TTL)),
+        expires_at=now + dt.timedelta(seconds=otp_settings.TOKEN_TTL),
+        delivery_status=DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED,
+        language=language or translation.get_language() or "",
+        created_at=now,
+    )
+    # The plain code leaves this function only inside the sealed envelope.
+    envelope = crypto.seal({"h": token_hash[:16], "c": code, "r": recipient.address})
+
+    try:
+        with transaction.atomic():
+            if not suppressed:
+                token.quota_consumed = consume_quota(client, recipient.channel)
+            token.save(force_insert=True)
+            if not suppressed:
+                transaction.on_commit(lambda: _enqueue(token, envelope))
+    except TemporarilyUnavailable:
+        _undo_send(token, charge)
+        raise
+
+    _supersede_older(token)
+    signals.otp_sent.send(
+        sender=OTPToken,
+        token=token,
+        client=client,
+        usage=usage,
+        channel=recipient.channel,
+        recipient_masked=token.recipient_masked,
+        suppressed=suppressed,
+    )
+    return SendResult(otp_token=raw_token, retry_after=charge.retry_after, token=token)
+
+
+def _enqueue(token: OTPToken, envelope: str) -> None:
+    """Publish the delivery task; any broker trouble becomes ``TemporarilyUnavailable``."""
+    from .tasks import deliver_otp
+
+    options: dict[str, Any] = {
+        "retry": True,
+        "retry_policy": dict(otp_settings.PUBLISH_RETRY_POLICY),
+        "expires": token.code_expires_at,
+    }
+    if otp_settings.CELERY_QUEUE:
+        options["queue"] = otp_settings.CELERY_QUEUE
+    if deliver_otp.app.conf.task_always_eager:
+        # No broker to fail; let a bug in the task surface instead of a 503.
+        deliver_otp.apply_async(args=(token.pk, envelope), **options)
+        return
+    try:
+        deliver_otp.apply_async(args=(token.pk, envelope), **options)
+    except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types for "broker down"
+        logger.error("could not queue OTP delivery (token %s): %s", token.pk, type(exc).__name__)
+        raise TemporarilyUnavailable() from exc
+
+
+def _undo_send(token: OTPToken, charge: ratelimits.Charge) -> None:
+    """The task could not be queued: leave nothing consumed (no token, no quota, no counters)."""
+    if token.pk is not None:
+        give_back_quota(token)
+        OTPToken.objects.filter(pk=token.pk).delete()
+    charge.refund()
+
+
+def _supersede_older(token: OTPToken) -> None:
+    """A new send makes the earlier pending tokens of (client, recipient, usage) unusable."""
+    OTPToken.objects.filter(
+        client_id=token.client_id,
+        recipient_hash=token.recipient_hash,
+        usage=token.usage,
+        status=TokenStatus.PENDING,
+        pk__lt=token.pk,
+    ).update(status=TokenStatus.SUPERSEDED)
+
+
+# --- verify ------------------------------------------------------------------
+
+
+def verify_otp(
+    client: OTPClient,
+    otp_token: Any,
+    otp: Any,
+    *,
+    phone_number: str | None = None,
+    email: str | None = None,
+    usage: str | None = None,
+) -> VerifyResult:
+    """Check ``otp`` for ``otp_token``; a correct code is consumed exactly once.
+
+    Order of answers: the token must exist, belong to this client, recipient
+    and usage, and be pending (``invalid_otp_token``); then the recipient must
+    not be locked out and the token not out of attempts (``too_many_attempts``);
+    then the code must be within its validity (``otp_expired``) and equal
+    (``invalid_otp``). Wrong codes count against the token and the recipient.
+    """
+    if not isinstance(otp_token, str) or not otp_token or len(otp_token) > 512:
+        raise InvalidRequest("'otp_token' must be a non-empty string.")
+    if not isinstance(otp, str) or not otp:
+        raise InvalidRequest("'otp' must be a non-empty string.")
+    usage = _clean_usage(usage)
+    recipient = _clean_recipient(phone_number, email)
+    recipient_hash = crypto.hash_recipient(recipient.key)
+    token_hash = crypto.hash_token(otp_token)
+
+    token = OTPToken.objects.filter(token_hash=token_hash).first()
+    now = timezone.now()
+    if (
+        token is None
+        or token.client_id != client.pk
+        or not crypto.constant_time_equals(token.recipient_hash, recipient_hash)
+        or token.usage != usage
+        or now >= token.expires_at
+    ):
+        _fail(None, recipient_hash, InvalidOTPToken())
+    assert token is not None
+    if token.status == TokenStatus.FAILED or token.delivery_status == DeliveryStatus.FAILED:
+        raise DeliveryFailed()
+    if token.status == TokenStatus.LOCKED:
+        raise TooManyAttempts()
+    if token.status != TokenStatus.PENDING:
+        raise InvalidOTPToken()
+    if _recipient_locked(recipient_hash, now):
+        raise TooManyAttempts("Too many wrong codes for this recipient. Try again later.")
+    if now >= token.code_expires_at:
+        raise OTPExpired()
+
+    code = otp.strip()
+    if not crypto.constant_time_equals(crypto.hash_code(token_hash, code), token.code_hash):
+        _record_wrong_code(token, recipient_hash, now)
+
+    consumed = OTPToken.objects.filter(
+        pk=token.pk,
+        status=TokenStatus.PENDING,
+        attempts__lt=otp_settings.MAX_VERIFY_ATTEMPTS,
+    ).update(status=TokenStatus.VERIFIED, verified_at=now)
+    if not consumed:  # another request used it (or the last attempt) first
+        raise InvalidOTPToken()
+    RecipientThrottle.objects.filter(recipient_hash=recipient_hash, failures__gt=0).update(
+        failures=0, locked_until=None
+    )
+    token.status = TokenStatus.VERIFIED
+    token.verified_at = now
+    signals.otp_verified.send(
+        sender=OTPToken, token=token, client=client, usage=usage, channel=recipient.channel,
+        recipient_masked=token.recipient_masked,
+    )
+    return VerifyResult(usage=usage, channel=recipient.channel, recipient=recipient.key, token=token)
+
+
+def _fail(token: OTPToken | None, recipient_hash: str, error: Exception) -> None:
+    signals.otp_verification_failed.send(
+        sender=OTPToken,
+        token=token,
+        error=getattr(error, "code", "invalid_otp"),
+        recipient_hash=recipient_hash,
+    )
+    raise error
+
+
+def _recipient_locked(recipient_hash: str, now: dt.datetime) -> bool:
+    return RecipientThrottle.objects.filter(
+        recipient_hash=recipient_hash, locked_until__gt=now
+    ).exists()
+
+
+def _record_wrong_code(token: OTPToken, recipient_hash: str, now: dt.datetime) -> None:
+    """Count a wrong code against the token and the recipient, then raise."""
+    max_attempts = otp_settings.MAX_VERIFY_ATTEMPTS
+    with transaction.atomic():
+        counted = OTPToken.objects.filter(
+            pk=token.pk, status=TokenStatus.PENDING, attempts__lt=max_attempts
+        ).update(attempts=F("attempts") + 1)
+        if not counted:
+            _fail(token, recipient_hash, TooManyAttempts())
+        OTPToken.objects.filter(
+            pk=token.pk, status=TokenStatus.PENDING, attempts__gte=max_attempts
+        ).update(status=TokenStatus.LOCKED)
+        throttle, _ = RecipientThrottle.objects.get_or_create(recipient_hash=recipient_hash)
+        RecipientThrottle.objects.filter(pk=throttle.pk).update(failures=F("failures") + 1)
+        throttle.refresh_from_db(fields=["failures"])
+        if throttle.failures >= otp_settings.MAX_RECIPIENT_FAILURES:
+            RecipientThrottle.objects.filter(pk=throttle.pk).update(
+                failures=0,
+                locked_until=now + dt.timedelta(seconds=otp_settings.RECIPIENT_LOCKOUT_SECONDS),
+            )
+    remaining = max(0, max_attempts - (token.attempts + 1))
+    _fail(token, recipient_hash, InvalidOTP(attempts_remaining=remaining))
+
+
+# --- provisioning (management commands, admin, demo data) ----------------------
+
+
+def create_client(
+    name: str,
+    *,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    sms_quota: int | None = None,
+    email_quota: int | None = None,
+    quota_period: str = QuotaPeriod.NONE,
+) -> tuple[OTPClient, str]:
+    """Create an API client (and its quotas); return it with the raw secret, shown once."""
+    with transaction.atomic():
+        client = OTPClient(name=name, client_id=client_id or crypto.new_client_id())
+        raw_secret = client.set_secret(client_secret)
+        client.full_clean()
+        client.save()
+        for channel, limit in ((Channel.SMS, sms_quota), (Channel.EMAIL, email_quota)):
+            if limit is not None:
+                Quota.objects.create(
+                    client=client,
+                    channel=channel,
+                    limit=limit,
+                    period=quota_period,
+                    period_start=period_start_for(quota_period),
+                )
+    return client, raw_secret
+
+
+def purge_expired_tokens(*, older_than: dt.timedelta = dt.timedelta(0)) -> int:
+    """Delete tokens whose otp_token expired more than ``older_than`` ago; return the count."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = OTPToken.objects.filter(expires_at__lt=cutoff).delete()
+    return deleted
+
+
+__all__ = [
+    "SendResult",
+    "VerifyResult",
+    "send_otp",
+    "verify_otp",
+    "find_user",
+    "consume_quota",
+    "give_back_quota",
+    "purge_expired_tokens",
+    "QuotaPeriod",
+]

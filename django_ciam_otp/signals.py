@@ -1,0 +1,20 @@
+"""Signals for auditing. None of them ever carries a code or a plain recipient.
+
+``otp_sent(sender, token, client, usage, channel, recipient_masked, suppressed)``
+    after a token was stored and its delivery queued; ``suppressed`` is true for
+    a ``reset_password`` to a recipient with no account (nothing is sent).
+``otp_verified(sender, token, client, usage, channel, recipient_masked)``
+    after a code was accepted (and consumed).
+``otp_verification_failed(sender, token, error, recipient_hash)``
+    after a refused verification; ``error`` is the public error code and
+    ``token`` is ``None`` when no matching token was found.
+``otp_delivery_failed(sender, token, reason)``
+    when a delivery failed for good (its quota has been given back).
+"""
+
+from django.dispatch import Signal
+
+otp_sent = Signal()
+otp_verified = Signal()
+otp_verification_failed = Signal()
+otp_delivery_failed = Signal()

@@ -1,0 +1,99 @@
+"""Recipients: parse and normalise phone numbers (``phonenumbers``) and emails (``email-validator``).
+
+Every written form of one recipient must become one value, because that value
+keys the rate limits, the is-used checks and the token binding: ``+86 136-1234-5678``,
+``8613612345678`` and full-width ``１３６１２３４５６７８`` are all ``+8613612345678``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import email_validator
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from .conf import otp_settings
+from .exceptions import InvalidEmail, MalformedEmail, MalformedPhoneNumber
+
+# Digits (any script phonenumbers folds, e.g. full-width), the usual
+# separators, and one leading plus. Letters are refused outright:
+# phonenumbers would otherwise read "vanity" letters as keypad digits.
+_PHONE_CHARS = re.compile(r"^\s*\+?[\d\s\-().]+$")
+_MAX_PHONE_LENGTH = 32
+_MAX_EMAIL_LENGTH = 254
+_MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A normalised recipient.
+
+    ``key`` is the identity used for limits, hashes and look-ups; ``address``
+    is what a message is delivered to (for email the local part keeps its case).
+    """
+
+    channel: str
+    key: str
+    address: str
+
+
+def normalize_phone_number(value: str) -> Recipient:
+    """Return the E.164 form of an accepted mobile number or raise ``MalformedPhoneNumber``."""
+    text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else ""
+    if not text or len(text) > _MAX_PHONE_LENGTH or not _PHONE_CHARS.match(text):
+        raise MalformedPhoneNumber()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, otp_settings.DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise MalformedPhoneNumber() from exc
+    region = phonenumbers.region_code_for_number(number)
+    if (
+        not phonenumbers.is_valid_number(number)
+        or phonenumbers.number_type(number) not in _MOBILE_TYPES
+        or region not in set(otp_settings.PHONE_REGIONS)
+    ):
+        raise MalformedPhoneNumber()
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return Recipient(channel="sms", key=e164, address=e164)
+
+
+def normalize_email(value: str) -> Recipient:
+    """Return the normalised address or raise ``MalformedEmail`` / ``InvalidEmail``."""
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_EMAIL_LENGTH:
+        raise MalformedEmail()
+    check_dns = bool(otp_settings.EMAIL_CHECK_DELIVERABILITY)
+    try:
+        info = email_validator.validate_email(value.strip(), check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise MalformedEmail() from exc
+    domain = (info.ascii_domain or info.domain).lower()
+    if _domain_denied(domain):
+        raise InvalidEmail("This email domain is not accepted.")
+    if check_dns:
+        try:
+            email_validator.validate_email(value.strip(), check_deliverability=True)
+        except email_validator.EmailNotValidError as exc:
+            raise InvalidEmail("This email domain cannot receive mail.") from exc
+    key = f"{info.local_part.lower()}@{domain}"
+    return Recipient(channel="email", key=key, address=info.normalized)
+
+
+def _domain_denied(domain: str) -> bool:
+    for entry in otp_settings.EMAIL_DOMAIN_DENYLIST:
+        denied = _ascii_domain(entry)
+        if domain == denied or domain.endswith("." + denied):
+            return True
+    return False
+
+
+def _ascii_domain(domain: str) -> str:
+    domain = domain.strip().lower().lstrip("@")
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain

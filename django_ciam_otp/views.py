@@ -1,0 +1,142 @@
+"""HTTP API: thin DRF views over ``services``; every answer is JSON in the contract's shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, JsonResponse
+from django.utils.decorators import method_decorator
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .auth import BasicClientAuthentication
+from .exceptions import InvalidClient, InvalidRequest, OTPError, RateLimited
+from .models import OTPClient
+
+logger = logging.getLogger(__name__)
+
+ERROR_CONTENT_TYPE = "application/json;charset=UTF-8"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class IsOTPClient(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, OTPClient)
+
+
+def error_response(error: OTPError, *, status: int | None = None) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, InvalidClient):
+        headers["WWW-Authenticate"] = f'Basic realm="{BasicClientAuthentication.www_authenticate_realm}"'
+    return Response(
+        error.as_dict(),
+        status=status or error.status,
+        headers=headers,
+        content_type=ERROR_CONTENT_TYPE,
+    )
+
+
+def _translate(exc: Exception) -> tuple[OTPError, int | None]:
+    """Map DRF's own exceptions onto the contract's codes."""
+    if isinstance(exc, OTPError):
+        return exc, None
+    if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+        return InvalidClient(), None
+    if isinstance(exc, drf_exceptions.ParseError):
+        return InvalidRequest("The request body is not valid JSON."), None
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return InvalidRequest("Send the body as Content-Type: application/json."), 415
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return InvalidRequest("Use POST."), 405
+    if isinstance(exc, drf_exceptions.APIException):
+        return InvalidRequest(str(exc.detail)), exc.status_code
+    raise exc
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
+class OTPAPIView(APIView):
+    """Base for the OTP endpoints: client Basic auth, JSON in, JSON out.
+
+    ``non_atomic_requests``: with ``ATOMIC_REQUESTS`` the delivery task would be
+    queued only after the view returned, too late to answer 503 when the broker
+    is down.
+    """
+
+    authentication_classes = [BasicClientAuthentication]
+    permission_classes = [IsOTPClient]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    throttle_classes: list[Any] = []
+
+    def handle_exception(self, exc: Exception) -> Response:
+        try:
+            error, status = _translate(exc)
+        except Exception:
+            logger.exception("unexpected error in %s", type(self).__name__)
+            response = Response(
+                {"error": "server_error", "error_description": "Unexpected error."},
+                status=500,
+                content_type=ERROR_CONTENT_TYPE,
+            )
+            response.exception = True
+            return response
+        response = error_response(error, status=status)
+        response.exception = True
+        return response
+
+    def body(self, request: Request) -> dict[str, Any]:
+        data = request.data
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        return data
+
+
+class SendOTPView(OTPAPIView):
+    """``POST /otp/send``: issue a code and return its ``otp_token``."""
+
+    def post(self, request: Request) -> Response:
+        data = self.body(request)
+        result = services.send_otp(
+            request.user,
+            usage=data.get("usage"),
+            phone_number=data.get("phone_number"),
+            email=data.get("email"),
+            auth_source_id=data.get("auth_source_id"),
+            request=request._request,
+        )
+        return Response(result.as_dict(), headers=NO_STORE, content_type="application/json")
+
+
+class VerifyOTPView(OTPAPIView):
+    """``POST /otp/verify``: check a code against its ``otp_token``."""
+
+    def post(self, request: Request) -> Response:
+        data = self.body(request)
+        result = services.verify_otp(
+            request.user,
+            data.get("otp_token"),
+            data.get("otp"),
+            phone_number=data.get("phone_number"),
+            email=data.get("email"),
+            usage=data.get("usage"),
+        )
+        return Response(result.as_dict(), headers=NO_STORE, content_type="application/json")
+
+
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Unknown paths under ``/otp/`` answer in the contract's shape, not with an HTML page."""
+    return JsonResponse(
+        {"error": "invalid_request", "error_description": "Unknown endpoint."},
+        status=404,
+        content_type=ERROR_CONTENT_TYPE,
+    )

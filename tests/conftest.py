@@ -1,0 +1,121 @@
+"""Fixtures shared by the whole suite: clients, auth sources, an API caller, outboxes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+from django.core.cache import caches
+from django.test import Client
+
+from django_ciam_otp.models import AuthSource, OTPClient
+from django_ciam_otp.services import create_client
+from tests.celery_app import app as celery_app  # noqa: F401  (binds shared tasks to it)
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+@dataclass
+class ApiClient:
+    """An OTP API client with its raw secret."""
+
+    client: OTPClient
+    secret: str
+
+    @property
+    def authorization(self) -> str:
+        return basic_auth(self.client.client_id, self.secret)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> Iterator[None]:
+    """Rate-limit counters and the SMS outbox start empty in every test."""
+    from django_ciam_otp.backends.sms import locmem
+
+    for cache in caches.all():
+        cache.clear()
+    locmem.outbox.clear()
+    yield
+    locmem.outbox.clear()
+
+
+@pytest.fixture
+def sms_outbox() -> list[Any]:
+    from django_ciam_otp.backends.sms import locmem
+
+    return locmem.outbox
+
+
+@pytest.fixture
+def client_factory(db: None) -> Callable[..., ApiClient]:
+    counter = iter(range(1, 10_000))
+
+    def make(**kwargs: Any) -> ApiClient:
+        kwargs.setdefault("name", f"client {next(counter)}")
+        name = kwargs.pop("name")
+        client, secret = create_client(name, **kwargs)
+        return ApiClient(client, secret)
+
+    return make
+
+
+@pytest.fixture
+def api_client(client_factory: Callable[..., ApiClient]) -> ApiClient:
+    return client_factory(client_id="TEST_CLIENT_ID", client_secret="TEST_CLIENT_SECRET")
+
+
+@pytest.fixture
+def sms_source(db: None) -> AuthSource:
+    return AuthSource.objects.create(id="SMS_SOURCE", channel="sms", code_length=6, code_validity=60)
+
+
+@pytest.fixture
+def email_source(db: None) -> AuthSource:
+    return AuthSource.objects.create(
+        id="EMAIL_SOURCE", channel="email", code_length=6, code_validity=60
+    )
+
+
+class Api:
+    """Posts JSON to the OTP endpoints the way an outside caller would."""
+
+    def __init__(self, http: Client, capture: Callable[..., Any]) -> None:
+        self.http = http
+        self.capture = capture
+
+    def post(
+        self,
+        path: str,
+        body: Any,
+        *,
+        auth: ApiClient | str | None,
+        content_type: str = "application/json",
+        **headers: str,
+    ) -> Any:
+        if isinstance(auth, ApiClient):
+            headers["HTTP_AUTHORIZATION"] = auth.authorization
+        elif isinstance(auth, str):
+            headers["HTTP_AUTHORIZATION"] = auth
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        with self.capture(execute=True):
+            response = self.http.post(path, data=data, content_type=content_type, **headers)
+        return response
+
+    def send(self, body: Any, *, auth: ApiClient | str | None, **headers: str) -> Any:
+        return self.post("/otp/send", body, auth=auth, **headers)
+
+    def verify(self, body: Any, *, auth: ApiClient | str | None, **headers: str) -> Any:
+        return self.post("/otp/verify", body, auth=auth, **headers)
+
+
+@pytest.fixture
+def api(client: Client, django_capture_on_commit_callbacks: Callable[..., Any]) -> Api:
+    return Api(client, django_capture_on_commit_callbacks)
