@@ -132,12 +132,9 @@ def _check_backends() -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     if backend.endswith("sms.filebased.SMSBackend") and not otp_settings.SMS_FILE_PATH:
         errors.append(_error("The filebased SMS backend needs CIAM_OTP['SMS_FILE_PATH'].", 8))
-    if backend.endswith("sms.tencent.SMSBackend"):
-        try:
-            from .backends.sms.tencent import check_tencent_settings
-        except ImportError:
-            return errors
-        errors.extend(check_tencent_settings())
+    from .backends.sms.tencent import check_tencent_settings
+
+    errors.extend(check_tencent_settings())  # silent unless the Tencent backend is configured
     return errors
 
 

@@ -54,6 +54,15 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path to ``callable(channel, recipient) -> user | None``; replaces
     # the field lookups above when set.
     "USER_LOOKUP": None,
+    # --- the authentication backend (backends.auth.OTPBackend) ------------------
+    # client_id of the OTPClient the site's own pages send and verify codes as.
+    "SITE_CLIENT_ID": None,
+    # Create a user on the first successful code login for an unknown recipient
+    # (like Tencent CIAM's auto_signup). Off by default.
+    "AUTO_SIGNUP": False,
+    # Dotted path to ``callable(channel, recipient) -> user`` used by AUTO_SIGNUP;
+    # None creates a user with an unusable password (username = recipient).
+    "AUTO_SIGNUP_HANDLER": None,
     # --- limits -------------------------------------------------------------
     # django-ratelimit rates per recipient (Tencent Cloud SMS's defaults).
     "SMS_RATE_LIMITS": ["1/30s", "5/h", "10/d"],
@@ -98,7 +107,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-IMPORT_STRINGS = ("SMS_BACKEND", "EMAIL_BACKEND", "USER_LOOKUP")
+IMPORT_STRINGS = ("SMS_BACKEND", "EMAIL_BACKEND", "USER_LOOKUP", "AUTO_SIGNUP_HANDLER")
 
 
 class OTPSettings:
