@@ -142,6 +142,16 @@ def _check_production() -> list[checks.CheckMessage]:
     if settings.DEBUG:
         return []
     warnings: list[checks.CheckMessage] = []
+    if otp_settings.TEST_RECIPIENTS_ENABLED and not otp_settings.ALLOW_TEST_RECIPIENTS_IN_PRODUCTION:
+        warnings.append(
+            _error(
+                "TEST_RECIPIENTS_ENABLED with DEBUG = False: anyone who knows a test recipient's "
+                "fixed code can use it.",
+                9,
+                hint="Turn it off, or set ALLOW_TEST_RECIPIENTS_IN_PRODUCTION = True on purpose "
+                "(e.g. for an app-store review account).",
+            )
+        )
     if not otp_settings.HASH_KEY:
         warnings.append(
             _warning(

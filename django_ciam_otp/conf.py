@@ -78,6 +78,30 @@ DEFAULTS: dict[str, Any] = {
     # When the cache cannot be reached: refuse with 503 (False) or let the
     # request through without counting (True).
     "RATE_LIMIT_FAIL_OPEN": False,
+    # --- abuse and cost control ----------------------------------------------------
+    # Digits of the E.164 number (without "+") that make a prefix; 9 is a
+    # mainland number block (country code + 3-digit range + 4-digit HLR block).
+    "PREFIX_LENGTH": 9,
+    # Sends to numbers sharing a prefix (SMS pumping hits ranges of numbers).
+    "PREFIX_RATE_LIMITS": ["10/m", "30/h"],
+    # Verified/sent ratio per prefix over a sliding window; below MIN_RATIO with
+    # at least MIN_SENDS sends, the prefix is blocked for COOLDOWN seconds.
+    "CONVERSION_MONITOR": {
+        "ENABLED": True,
+        "WINDOW": 3600,
+        "MIN_SENDS": 8,
+        "MIN_RATIO": 0.2,
+        "COOLDOWN": 3600,
+    },
+    # Percent of a quota at which admins are mailed and quota_threshold_reached fires.
+    "QUOTA_ALARM_THRESHOLDS": [80, 100],
+    # Fixed codes for app-store reviewers and QA (admin: Test recipients).
+    "TEST_RECIPIENTS_ENABLED": False,
+    "ALLOW_TEST_RECIPIENTS_IN_PRODUCTION": False,
+    # How long the same Idempotency-Key replays the first answer.
+    "IDEMPOTENCY_TTL": 86400,
+    # Seconds the token log keeps expired tokens before the beat task purges them.
+    "TOKEN_RETENTION": 7 * 86400,
     # --- delivery -------------------------------------------------------------
     "SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend",
     "SMS_FILE_PATH": None,  # for the filebased SMS backend

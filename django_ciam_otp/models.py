@@ -164,6 +164,9 @@ class Quota(models.Model):
     )
     used = models.PositiveBigIntegerField(_("used"), default=0)
     period_start = models.DateTimeField(_("period start"), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    #: Highest alarm threshold (percent) already reported in ``alarm_period_start``'s period.
+    alarm_level = models.PositiveSmallIntegerField(_("alarm level"), default=0, editable=False)
+    alarm_period_start = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -213,6 +216,7 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", _("Failed")
     SUPPRESSED = "suppressed", _("Not sent (no account)")
     EXPIRED = "expired", _("Not sent (expired in queue)")
+    TEST = "test", _("Not sent (test recipient)")
 
 
 class OTPToken(models.Model):
@@ -249,6 +253,7 @@ class OTPToken(models.Model):
     provider_message_id = models.CharField(_("provider message ID"), max_length=128, blank=True)
     delivery_error = models.CharField(_("delivery error"), max_length=200, blank=True)
     quota_consumed = models.BooleanField(_("quota consumed"), default=False)
+    is_test = models.BooleanField(_("test recipient"), default=False)
     language = models.CharField(_("language"), max_length=16, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     delivery_started_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -294,3 +299,60 @@ class RecipientThrottle(models.Model):
     def __str__(self) -> str:
         return f"{self.recipient_hash[:12]}… ({self.failures})"
 
+
+
+class TestRecipient(models.Model):
+    """A phone number or address with a fixed code, for app-store reviewers and QA.
+
+    Never sent to a provider, never counted against a quota. The fixed code is
+    kept readable on purpose (admins hand it to reviewers); it is not a secret
+    of any real user. Refused by a system check with ``DEBUG = False`` unless
+    ``ALLOW_TEST_RECIPIENTS_IN_PRODUCTION`` is set.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    recipient = models.CharField(
+        _("recipient"), max_length=254, unique=True,
+        help_text=_("Phone number or email address; stored in normalised form."),
+    )
+    code = models.CharField(
+        _("fixed code"), max_length=10,
+        validators=[RegexValidator(r"^[0-9]{4,10}$", _("4 to 10 digits."))],
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("test recipient")
+        verbose_name_plural = _("test recipients")
+        ordering = ["recipient"]
+
+    def __str__(self) -> str:
+        return self.recipient
+
+
+class BlockedPrefix(models.Model):
+    """A phone number prefix refused for a while because its codes are sent but never verified."""
+
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    sends = models.PositiveIntegerField(_("sends in window"), default=0)
+    verifications = models.PositiveIntegerField(_("verifications in window"), default=0)
+    blocked_until = models.DateTimeField(_("blocked until"))
+    created_at = models.DateTimeField(_("blocked at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("blocked prefix")
+        verbose_name_plural = _("blocked prefixes")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["blocked_until"], name="ciam_otp_prefix_until_idx")]
+
+    def __str__(self) -> str:
+        return f"+{self.prefix}…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.blocked_until > timezone.now()

@@ -144,6 +144,18 @@ def check_recipient(
     charge.retry_after = own.retry_after
 
 
+def check_prefix(request: HttpRequest | None, prefix: str, charge: Charge) -> None:
+    """Raise ``RateLimitExceeded`` (429) when numbers sharing ``prefix`` got too many codes."""
+    wait = _guarded(
+        request or HttpRequest(), "ciam_otp.prefix", prefix, otp_settings.PREFIX_RATE_LIMITS, charge
+    )
+    if wait is not None:
+        raise RateLimitExceeded(
+            retry_after=wait,
+            description="Too many codes to numbers like this one. Try again later.",
+        )
+
+
 def parse_rates(text: str) -> list[str]:
     """``"1/30s,5/h"`` -> ``["1/30s", "5/h"]``; an empty string means no limits."""
     return [part.strip() for part in text.split(",") if part.strip()]

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.mail import mail_admins
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.http import HttpRequest
 from django.utils import timezone, translation
 
-from . import crypto, ratelimits, signals
+from . import abuse, crypto, ratelimits, signals
 from .conf import otp_settings
 from .exceptions import (
     DeliveryFailed,
@@ -33,6 +34,7 @@ from .exceptions import (
     InvalidRequest,
     OTPExpired,
     PhoneNumberIsUsed,
+    RateLimitExceeded,
     TemporarilyUnavailable,
     TooManyAttempts,
 )
@@ -45,6 +47,7 @@ from .models import (
     Quota,
     QuotaPeriod,
     RecipientThrottle,
+    TestRecipient,
     TokenStatus,
     Usage,
     period_start_for,
@@ -196,7 +199,38 @@ def consume_quota(client: OTPClient, channel: str) -> bool:
         )
         if not updated:
             raise _quota_error(channel)()
+        used_now = (1 if quota.period_start < current else quota.used + 1)
+        transaction.on_commit(lambda q=quota, u=used_now, c=current: _quota_alarm(q, u, c))
     return bool(quotas)
+
+
+def _quota_alarm(quota: Quota, used: int, period_start: dt.datetime) -> None:
+    """Tell admins once per period when a quota reaches an alarm threshold.
+
+    ``used`` may lag a concurrent send by one; the conditional UPDATE makes
+    sure only one process reports each threshold.
+    """
+    reached = [t for t in otp_settings.QUOTA_ALARM_THRESHOLDS if used * 100 >= t * quota.limit]
+    if not reached or not quota.limit:
+        return
+    level = max(reached)
+    claimed = (
+        Quota.objects.filter(pk=quota.pk)
+        .filter(Q(alarm_level__lt=level) | ~Q(alarm_period_start=period_start) | Q(alarm_period_start=None))
+        .update(alarm_level=level, alarm_period_start=period_start)
+    )
+    if not claimed:
+        return
+    quota.refresh_from_db()
+    signals.quota_threshold_reached.send(
+        sender=Quota, quota=quota, percent=level, used=used, limit=quota.limit
+    )
+    mail_admins(
+        f"OTP quota at {level}%: {quota}",
+        f"The {quota.get_channel_display()} quota {quota} has used {used} of {quota.limit} "
+        f"messages ({level}%). Top it up in the admin before sends are refused.",
+        fail_silently=True,
+    )
 
 
 def quota_available(client: OTPClient, channel: str) -> bool:
@@ -263,15 +297,30 @@ def send_otp(
     suppressed = usage == Usage.RESET_PASSWORD and user is None
 
     recipient_hash = crypto.hash_recipient(recipient.key)
+    # Caller counters (client, IP) stay counted whatever happens next; the
+    # recipient's and the prefix's are handed back when nothing is sent.
+    caller_charge = ratelimits.Charge()
+    ratelimits.check_client_and_ip(request, client.pk, caller_charge)
     charge = ratelimits.Charge()
-    ratelimits.check_client_and_ip(request, client.pk, charge)
     ratelimits.check_recipient(request, recipient.channel, recipient_hash, usage, charge)
+    prefix = abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None
+    test_code = _test_code(recipient)
+    if prefix is not None and test_code is None:
+        try:
+            abuse.check_blocked(prefix)
+            ratelimits.check_prefix(request, prefix, charge)
+        except RateLimitExceeded:
+            charge.refund()
+            raise
 
     if suppressed and not quota_available(client, recipient.channel):
+        charge.refund()
         raise _quota_error(recipient.channel)()
 
     raw_token = crypto.new_otp_token()
-    code = crypto.new_code(policy.code_length)
+    code = test_code or crypto.new_code(policy.code_length)
+    if test_code is not None:
+        suppressed = False
     now = timezone.now()
     token_hash = crypto.hash_token(raw_token)
     token = OTPToken(
@@ -286,25 +335,37 @@ def send_otp(
         code_length=policy.code_length,
         code_expires_at=now + dt.timedelta(seconds=min(policy.code_validity, otp_settings.TOKEN_TTL)),
         expires_at=now + dt.timedelta(seconds=otp_settings.TOKEN_TTL),
-        delivery_status=DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED,
+        delivery_status=(
+            DeliveryStatus.TEST
+            if test_code
+            else DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED
+        ),
+        is_test=test_code is not None,
         language=language or translation.get_language() or "",
         created_at=now,
     )
     # The plain code leaves this function only inside the sealed envelope.
     envelope = crypto.seal({"h": token_hash[:16], "c": code, "r": recipient.address})
 
+    deliver = not suppressed and test_code is None
     try:
         with transaction.atomic():
-            if not suppressed:
+            if deliver:
                 token.quota_consumed = consume_quota(client, recipient.channel)
             token.save(force_insert=True)
-            if not suppressed:
+            if deliver:
                 transaction.on_commit(lambda: _enqueue(token, envelope))
+    except (InsufficientSMSQuota, InsufficientEmailQuota):
+        charge.refund()
+        raise
     except TemporarilyUnavailable:
         _undo_send(token, charge)
+        caller_charge.refund()
         raise
 
     _supersede_older(token)
+    if deliver:
+        abuse.record_send(prefix, client.pk)
     signals.otp_sent.send(
         sender=OTPToken,
         token=token,
@@ -315,6 +376,17 @@ def send_otp(
         suppressed=suppressed,
     )
     return SendResult(otp_token=raw_token, retry_after=charge.retry_after, token=token)
+
+
+def _test_code(recipient: Recipient) -> str | None:
+    """The fixed code of an enabled test recipient, when test recipients are on."""
+    if not otp_settings.TEST_RECIPIENTS_ENABLED:
+        return None
+    return (
+        TestRecipient.objects.filter(recipient=recipient.key, channel=recipient.channel, enabled=True)
+        .values_list("code", flat=True)
+        .first()
+    )
 
 
 def _enqueue(token: OTPToken, envelope: str) -> None:
@@ -425,6 +497,10 @@ def verify_otp(
     )
     token.status = TokenStatus.VERIFIED
     token.verified_at = now
+    if not token.is_test:
+        abuse.record_verification(
+            abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None, client.pk
+        )
     signals.otp_verified.send(
         sender=OTPToken, token=token, client=client, usage=usage, channel=recipient.channel,
         recipient_masked=token.recipient_masked,

@@ -10,6 +10,11 @@
     ``token`` is ``None`` when no matching token was found.
 ``otp_delivery_failed(sender, token, reason)``
     when a delivery failed for good (its quota has been given back).
+``prefix_blocked(sender, blocked_prefix, stats)``
+    when the conversion monitor blocks a phone number prefix; ``stats`` has
+    ``sends``, ``verifications`` and ``ratio`` over the window.
+``quota_threshold_reached(sender, quota, percent, used, limit)``
+    once per period when a quota reaches one of ``QUOTA_ALARM_THRESHOLDS``.
 """
 
 from django.dispatch import Signal
@@ -18,3 +23,5 @@ otp_sent = Signal()
 otp_verified = Signal()
 otp_verification_failed = Signal()
 otp_delivery_failed = Signal()
+prefix_blocked = Signal()
+quota_threshold_reached = Signal()

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import services
+from . import idempotency, services
 from .auth import BasicClientAuthentication
 from .exceptions import InvalidClient, InvalidRequest, OTPError, RateLimited
 from .models import OTPClient
@@ -106,15 +106,29 @@ class SendOTPView(OTPAPIView):
 
     def post(self, request: Request) -> Response:
         data = self.body(request)
-        result = services.send_otp(
-            request.user,
-            usage=data.get("usage"),
-            phone_number=data.get("phone_number"),
-            email=data.get("email"),
-            auth_source_id=data.get("auth_source_id"),
-            request=request._request,
-        )
-        return Response(result.as_dict(), headers=NO_STORE, content_type="application/json")
+        key = request.headers.get(idempotency.HEADER)
+        claim = idempotency.IdempotentRequest(request.user.pk, key, data) if key is not None else None
+        if claim is not None:
+            replay = claim.begin()
+            if replay is not None:
+                return Response(replay.body, status=replay.status, headers=NO_STORE)
+        try:
+            result = services.send_otp(
+                request.user,
+                usage=data.get("usage"),
+                phone_number=data.get("phone_number"),
+                email=data.get("email"),
+                auth_source_id=data.get("auth_source_id"),
+                request=request._request,
+            )
+        except BaseException:
+            if claim is not None:
+                claim.release()
+            raise
+        body = result.as_dict()
+        if claim is not None:
+            claim.complete(200, body)
+        return Response(body, headers=NO_STORE, content_type="application/json")
 
 
 class VerifyOTPView(OTPAPIView):

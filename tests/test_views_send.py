@@ -481,6 +481,8 @@ def test_order_of_checks(api, client_factory, settings):
     assert error_of(api.send({"usage": "signup", "email": "used@example.com"}, auth=api_client)) == "email_is_used"
     # no quota: quota error, and nothing counted against the recipient's limit
     assert error_of(api.send({"usage": "signup", "email": "new@example.com"}, auth=api_client)) == "insufficient_email_quota"
+    Quota.objects.update(limit=1)
+    assert api.send({"usage": "signup", "email": "new@example.com"}, auth=api_client).status_code == 200
     # bad auth beats everything
     assert error_of(api.send({"usage": "x"}, auth="Basic Zm9vOmJhcg==")) == "invalid_client"
 
@@ -525,3 +527,62 @@ def test_send_query_count_is_bounded(api, client_factory, django_assert_max_num_
     body = {"usage": "login", "phone_number": PHONE, "auth_source_id": sms_source.id}
     with django_assert_max_num_queries(16):
         assert api.send(body, auth=api_client).status_code == 200
+
+
+# --- Idempotency-Key --------------------------------------------------------------------------
+
+
+def test_idempotency_key_replays_first_answer(api, client_factory, sms_outbox):
+    api_client = client_factory(sms_quota=10)
+    body = {"usage": "signup", "phone_number": PHONE}
+    first = api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="abc-123")
+    again = api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="abc-123")
+    assert first.status_code == again.status_code == 200
+    assert first.json()["otp_token"] == again.json()["otp_token"]
+    assert again["Cache-Control"] == "no-store"
+    assert len(sms_outbox) == 1
+    assert OTPToken.objects.count() == 1
+    assert Quota.objects.get().used == 1
+
+
+def test_idempotency_key_with_other_body_is_422(api, api_client):
+    api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client, HTTP_IDEMPOTENCY_KEY="k1")
+    response = api.send(
+        {"usage": "signup", "phone_number": "13912345678"}, auth=api_client, HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    assert response.status_code == 422
+    assert error_of(response) == "invalid_request"
+
+
+def test_idempotency_key_is_per_client(api, client_factory, sms_outbox):
+    a, b = client_factory(), client_factory()
+    body = {"usage": "signup", "phone_number": PHONE}
+    api.send(body, auth=a, HTTP_IDEMPOTENCY_KEY="same")
+    response = api.send({**body, "usage": "update_userinfo"}, auth=b, HTTP_IDEMPOTENCY_KEY="same")
+    assert response.status_code == 200
+    assert len(sms_outbox) == 2
+
+
+def test_idempotency_key_in_flight_is_409(api, api_client):
+    from django_ciam_otp.idempotency import IdempotentRequest
+
+    body = {"usage": "signup", "phone_number": PHONE}
+    IdempotentRequest(api_client.client.pk, "busy", body).begin()  # another request holds it
+    response = api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="busy")
+    assert response.status_code == 409
+    assert error_of(response) == "invalid_request"
+
+
+def test_idempotency_key_released_after_error(api, client_factory):
+    api_client = client_factory(sms_quota=0)
+    body = {"usage": "signup", "phone_number": PHONE}
+    assert error_of(api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="r")) == "insufficient_sms_quota"
+    Quota.objects.update(limit=5)
+    assert api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="r").status_code == 200
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ключ"])
+def test_bad_idempotency_key(api, api_client, key):
+    response = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client, HTTP_IDEMPOTENCY_KEY=key)
+    assert response.status_code == 400
+    assert error_of(response) == "invalid_request"

@@ -1,0 +1,158 @@
+"""Abuse and cost control: prefix velocity, the conversion monitor, quota alarms, test recipients."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.core.checks import run_checks
+
+from django_ciam_otp import abuse, send_otp, signals, verify_otp
+from django_ciam_otp.exceptions import RateLimitExceeded
+from django_ciam_otp.models import BlockedPrefix, DeliveryStatus, OTPToken, Quota, TestRecipient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def open_limits(settings):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_RATE_LIMITS": [],
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"ENABLED": False},
+    }
+
+
+def numbers(block: str, count: int) -> list[str]:
+    """Adjacent numbers in one block, as a pumping bot walks them."""
+    return [f"{block}{i:04d}" for i in range(count)]
+
+
+def test_prefix_is_e164_digits():
+    assert abuse.phone_prefix("+8613612345678") == "861361234"
+
+
+def test_prefix_velocity_limit(api, api_client, settings, sms_outbox):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "PREFIX_RATE_LIMITS": ["3/m"],
+        "CONVERSION_MONITOR": {"ENABLED": False},
+    }
+    statuses = [
+        api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code
+        for n in numbers("1361234", 5)
+    ]
+    assert statuses == [200, 200, 200, 429, 429]
+    # another block is untouched
+    assert api.send({"usage": "signup", "phone_number": "13698765432"}, auth=api_client).status_code == 200
+    assert len(sms_outbox) == 4
+
+
+def test_prefix_refusal_hands_back_the_recipient_counter(api, api_client, settings):
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "PREFIX_RATE_LIMITS": ["1/m"], "CONVERSION_MONITOR": {"ENABLED": False}}
+    assert api.send({"usage": "signup", "phone_number": "13612340000"}, auth=api_client).status_code == 200
+    assert api.send({"usage": "signup", "phone_number": "13612340001"}, auth=api_client).status_code == 429
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "PREFIX_RATE_LIMITS": []}
+    # 13612340001 got nothing, so its own 1/30s limit was not used up
+    assert api.send({"usage": "signup", "phone_number": "13612340001"}, auth=api_client).status_code == 200
+
+
+def test_conversion_monitor_blocks_a_prefix_that_never_verifies(api, api_client, settings, sms_outbox):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"ENABLED": True, "WINDOW": 3600, "MIN_SENDS": 5, "MIN_RATIO": 0.3, "COOLDOWN": 600},
+    }
+    fired = []
+    signals.prefix_blocked.connect(lambda sender, **kw: fired.append(kw), weak=False)
+    try:
+        statuses = [
+            api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code
+            for n in numbers("1361234", 8)
+        ]
+    finally:
+        signals.prefix_blocked.receivers.clear()
+    assert statuses == [200] * 5 + [429] * 3
+    assert len(sms_outbox) == 5
+    blocked = BlockedPrefix.objects.get()
+    assert blocked.prefix == "861361234" and blocked.is_active
+    assert fired and fired[0]["stats"].sends == 5
+    response = api.send({"usage": "signup", "phone_number": "13612349999"}, auth=api_client)
+    assert response.json()["error"] == "rate_limit_exceeded"
+    assert 500 < int(response["Retry-After"]) <= 601
+    abuse.unblock_prefix("861361234")
+    assert api.send({"usage": "signup", "phone_number": "13612349999"}, auth=api_client).status_code == 200
+
+
+def test_verified_prefix_is_not_blocked(api_client, settings, sms_outbox, django_capture_on_commit_callbacks):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"ENABLED": True, "WINDOW": 3600, "MIN_SENDS": 5, "MIN_RATIO": 0.3, "COOLDOWN": 600},
+    }
+    for n in numbers("1361234", 12):
+        with django_capture_on_commit_callbacks(execute=True):
+            result = send_otp(api_client.client, usage="signup", phone_number=n)
+        verify_otp(api_client.client, result.otp_token, sms_outbox[-1].code, phone_number=n, usage="signup")
+    assert not BlockedPrefix.objects.exists()
+    stats = abuse.conversion("prefix:861361234")
+    assert (stats.sends, stats.verifications) == (12, 12)
+
+
+def test_quota_alarms_once_per_threshold(api, client_factory, settings, open_limits):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    api_client = client_factory(sms_quota=5)
+    seen = []
+    signals.quota_threshold_reached.connect(lambda sender, **kw: seen.append(kw["percent"]), weak=False)
+    try:
+        for i in range(6):
+            api.send({"usage": "signup", "phone_number": f"1391234000{i}"}, auth=api_client)
+    finally:
+        signals.quota_threshold_reached.receivers.clear()
+    assert seen == [80, 100]
+    subjects = [m.subject for m in mail.outbox if "quota" in m.subject]
+    assert len(subjects) == 2 and "80%" in subjects[0] and "100%" in subjects[1]
+    assert Quota.objects.get().used == 5
+
+
+@pytest.fixture
+def test_recipient(settings):
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "TEST_RECIPIENTS_ENABLED": True}
+    return TestRecipient.objects.create(channel="sms", recipient="+8613800000000", code="246810")
+
+
+def test_test_recipient_gets_fixed_code_without_delivery_or_quota(api, client_factory, test_recipient, sms_outbox):
+    api_client = client_factory(sms_quota=1)
+    response = api.send({"usage": "signup", "phone_number": "138 0000 0000"}, auth=api_client)
+    assert response.status_code == 200
+    assert sms_outbox == []
+    token = OTPToken.objects.get()
+    assert token.is_test and token.delivery_status == DeliveryStatus.TEST
+    assert Quota.objects.get().used == 0
+    verified = api.verify(
+        {"otp_token": response.json()["otp_token"], "otp": "246810", "phone_number": "13800000000", "usage": "signup"},
+        auth=api_client,
+    )
+    assert verified.status_code == 200
+
+
+def test_test_recipients_off_by_default(api, api_client, sms_outbox):
+    TestRecipient.objects.create(channel="sms", recipient="+8613800000000", code="246810")
+    api.send({"usage": "signup", "phone_number": "13800000000"}, auth=api_client)
+    assert len(sms_outbox) == 1
+    assert not OTPToken.objects.get().is_test
+
+
+def test_test_recipients_refused_in_production(settings):
+    settings.DEBUG = False
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "TEST_RECIPIENTS_ENABLED": True}
+    assert "ciam_otp.E009" in {m.id for m in run_checks()}
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "ALLOW_TEST_RECIPIENTS_IN_PRODUCTION": True}
+    assert "ciam_otp.E009" not in {m.id for m in run_checks()}
+
+
+def test_blocked_prefix_check_is_a_rate_limit(db):
+    abuse.block_prefix("861361234", abuse.Conversion(10, 0))
+    with pytest.raises(RateLimitExceeded):
+        abuse.check_blocked("861361234")
+    abuse.check_blocked("861391234")  # another prefix passes
