@@ -290,7 +290,9 @@ def send_otp(
     recipient = _clean_recipient(phone_number, email)
     policy = _code_policy(auth_source_id, recipient.channel)
 
-    user = find_user(recipient.channel, recipient.key)
+    # A login code does not depend on an account here (the authentication
+    # backend decides that), so only the other usages look one up.
+    user = None if usage == Usage.LOGIN else find_user(recipient.channel, recipient.key)
     if user is not None and usage in (Usage.SIGNUP, Usage.UPDATE_USERINFO):
         raise PhoneNumberIsUsed() if recipient.channel == Channel.SMS else EmailIsUsed()
     # No account for a reset: answer exactly as for a real one, send nothing.
