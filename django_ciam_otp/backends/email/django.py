@@ -10,11 +10,12 @@ override (see :mod:`django_ciam_otp.rendering`).
 from __future__ import annotations
 
 import smtplib
+from email.utils import make_msgid
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.core.mail.message import make_msgid
+from django.core.mail.utils import DNS_NAME
 
 from ... import rendering
 from ...conf import otp_settings
@@ -50,14 +51,26 @@ class EmailBackend(BaseBackend):
 
     def build_message(self, message: OTPMessage) -> EmailMultiAlternatives:
         subject, text, html = rendering.render_email(message)
-        message_id = make_msgid()
+        # Django's cached host name, as Django uses itself: make_msgid() alone
+        # would look the FQDN up in DNS on every message.
+        message_id = make_msgid(domain=str(DNS_NAME))
         email = EmailMultiAlternatives(
             subject=subject,
             body=text,
             from_email=self.get_from_email(),
             to=[message.recipient],
-            headers={"Message-ID": message_id},
-            connection=get_connection(self.email_backend, fail_silently=False),
+            headers={
+                "Message-ID": message_id,
+                # RFC 3834: no out-of-office or vacation replies to a code.
+                "Auto-Submitted": "auto-generated",
+            },
+            # None lets Django pick its configured backend (EMAIL_BACKEND, or
+            # MAILERS on Django >= 6.1, where get_connection() is deprecated).
+            connection=(
+                get_connection(self.email_backend, fail_silently=False)
+                if self.email_backend
+                else None
+            ),
         )
         email.attach_alternative(html, "text/html")
         return email
