@@ -21,8 +21,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.core.cache import caches
 from django.conf import settings
+from django.core.cache import caches
 from django.utils import timezone
 
 from . import signals
@@ -99,7 +99,10 @@ def _count(scope: str, kind: str) -> None:
 
 
 def conversion(scope: str) -> Conversion:
-    """Sends and verifications of ``scope`` (``prefix:<digits>`` or ``client:<pk>``) in the window."""
+    """Sends and verifications of ``scope`` in the window.
+
+    ``scope`` is ``prefix:<digits>`` or ``client:<pk>``.
+    """
     sends_keys, verify_keys = _keys(scope, "s"), _keys(scope, "v")
     try:
         values = _cache().get_many(sends_keys + verify_keys)
@@ -136,7 +139,9 @@ def record_verification(prefix: str | None, client_pk: int) -> None:
 
 def block_prefix(prefix: str, stats: Conversion) -> BlockedPrefix:
     until = timezone.now() + dt.timedelta(seconds=int(_monitor()["COOLDOWN"]))
-    reason = f"{stats.verifications} verified of {stats.sends} sent in the last {_monitor()['WINDOW']} s"
+    reason = (
+        f"{stats.verifications} verified of {stats.sends} sent in the last {_monitor()['WINDOW']} s"
+    )
     blocked, created = BlockedPrefix.objects.update_or_create(
         prefix=prefix,
         defaults={

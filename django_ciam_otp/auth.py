@@ -77,7 +77,9 @@ class BasicClientAuthentication(BaseAuthentication):
         try:
             client_id, client_secret = parse_basic_credentials(header)
         except ValueError:
-            raise AuthenticationFailed("Malformed Basic credentials.", code="invalid_client") from None
+            raise AuthenticationFailed(
+                "Malformed Basic credentials.", code="invalid_client"
+            ) from None
         client = authenticate_client(client_id, client_secret)
         if client is None:
             raise AuthenticationFailed("Client authentication failed.", code="invalid_client")

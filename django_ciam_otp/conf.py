@@ -117,6 +117,10 @@ DEFAULTS: dict[str, Any] = {
     },
     "CELERY_QUEUE": None,  # None means Celery's default queue
     "DELIVERY_MAX_RETRIES": 5,
+    # Seconds a worker's claim on a delivery lasts. A redelivered task (the
+    # worker died) waits until the claim is older than this before sending, so
+    # keep it above the longest provider call (TENCENT_SMS["TIMEOUT"]).
+    "DELIVERY_CLAIM_LEASE": 30,
     # --- Tencent Cloud SMS --------------------------------------------------
     "TENCENT_SMS": {
         "SECRET_ID": None,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ from django.core.cache import caches
 from . import crypto
 from .conf import otp_settings
 from .exceptions import OTPError, TemporarilyUnavailable
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
@@ -78,7 +81,9 @@ class IdempotentRequest:
         """Claim the key; return the stored answer when this is a repeat."""
         cache = _cache()
         try:
-            claimed = cache.add(self.cache_key, {"state": _IN_FLIGHT, "fp": self.fingerprint}, _IN_FLIGHT_TTL)
+            claimed = cache.add(
+                self.cache_key, {"state": _IN_FLIGHT, "fp": self.fingerprint}, _IN_FLIGHT_TTL
+            )
             record = None if claimed else cache.get(self.cache_key)
         except Exception as exc:  # noqa: BLE001 - the cache is down: we cannot promise idempotency
             raise TemporarilyUnavailable() from exc
@@ -97,10 +102,10 @@ class IdempotentRequest:
         try:
             _cache().set(self.cache_key, record, int(otp_settings.IDEMPOTENCY_TTL))
         except Exception:  # noqa: BLE001 - the answer was given; a lost record only weakens replay
-            pass
+            logger.warning("idempotency record could not be stored (cache unavailable)")
 
     def release(self) -> None:
         try:
             _cache().delete(self.cache_key)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception:  # noqa: BLE001 - the claim expires by itself after _IN_FLIGHT_TTL
+            logger.warning("idempotency claim could not be released (cache unavailable)")

@@ -8,6 +8,7 @@ masked recipient only.
 from __future__ import annotations
 
 import datetime as dt
+
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -54,7 +55,9 @@ class AuthSource(models.Model):
         _("code length"),
         default=6,
         validators=[MinValueValidator(CODE_LENGTH_MIN), MaxValueValidator(CODE_LENGTH_MAX)],
-        help_text=_("Digits in each code, 4 to 10. Below 6 is weak (NIST SP 800-63B asks ≥ 20 bits)."),
+        help_text=_(
+            "Digits in each code, 4 to 10. Below 6 is weak (NIST SP 800-63B asks ≥ 20 bits)."
+        ),
     )
     code_validity = models.PositiveIntegerField(
         _("code validity (seconds)"),
@@ -163,7 +166,9 @@ class Quota(models.Model):
         _("period"), max_length=8, choices=QuotaPeriod.choices, default=QuotaPeriod.NONE
     )
     used = models.PositiveBigIntegerField(_("used"), default=0)
-    period_start = models.DateTimeField(_("period start"), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    period_start = models.DateTimeField(
+        _("period start"), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    )
     #: Highest alarm threshold (percent) already reported in ``alarm_period_start``'s period.
     alarm_level = models.PositiveSmallIntegerField(_("alarm level"), default=0, editable=False)
     alarm_period_start = models.DateTimeField(null=True, blank=True, editable=False)
@@ -220,7 +225,10 @@ class DeliveryStatus(models.TextChoices):
 
 
 class OTPToken(models.Model):
-    """One issued code. The otp_token, the code and the recipient are stored only as keyed hashes."""
+    """One issued code.
+
+    The otp_token, the code and the recipient are stored only as keyed hashes.
+    """
 
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     client = models.ForeignKey(
@@ -285,7 +293,10 @@ class OTPToken(models.Model):
 
 
 class RecipientThrottle(models.Model):
-    """Consecutive failed verifications for one recipient, across resends (NIST SP 800-63B 5.2.2)."""
+    """Consecutive failed verifications of one recipient, across resends.
+
+    NIST SP 800-63B 5.2.2 caps them at 100.
+    """
 
     recipient_hash = models.CharField(max_length=64, unique=True)
     failures = models.PositiveIntegerField(default=0)
@@ -298,7 +309,6 @@ class RecipientThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient_hash[:12]}… ({self.failures})"
-
 
 
 class TestRecipient(models.Model):
@@ -314,11 +324,14 @@ class TestRecipient(models.Model):
 
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     recipient = models.CharField(
-        _("recipient"), max_length=254, unique=True,
+        _("recipient"),
+        max_length=254,
+        unique=True,
         help_text=_("Phone number or email address; stored in normalised form."),
     )
     code = models.CharField(
-        _("fixed code"), max_length=10,
+        _("fixed code"),
+        max_length=10,
         validators=[RegexValidator(r"^[0-9]{4,10}$", _("4 to 10 digits."))],
     )
     note = models.CharField(_("note"), max_length=200, blank=True)

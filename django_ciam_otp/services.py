@@ -101,7 +101,9 @@ def _clean_usage(usage: Any) -> str:
     if usage is None:
         return Usage.LOGIN
     if usage not in USAGES:
-        raise InvalidRequest("'usage' must be one of login, signup, update_userinfo, reset_password.")
+        raise InvalidRequest(
+            "'usage' must be one of login, signup, update_userinfo, reset_password."
+        )
     return usage
 
 
@@ -194,12 +196,14 @@ def consume_quota(client: OTPClient, channel: str) -> bool:
             .filter(Q(used__lt=F("limit")) | rolled_over)
             .update(
                 used=Case(When(rolled_over, then=Value(1)), default=F("used") + 1),
-                period_start=Case(When(rolled_over, then=Value(current)), default=F("period_start")),
+                period_start=Case(
+                    When(rolled_over, then=Value(current)), default=F("period_start")
+                ),
             )
         )
         if not updated:
             raise _quota_error(channel)()
-        used_now = (1 if quota.period_start < current else quota.used + 1)
+        used_now = 1 if quota.period_start < current else quota.used + 1
         transaction.on_commit(lambda q=quota, u=used_now, c=current: _quota_alarm(q, u, c))
     return bool(quotas)
 
@@ -216,7 +220,11 @@ def _quota_alarm(quota: Quota, used: int, period_start: dt.datetime) -> None:
     level = max(reached)
     claimed = (
         Quota.objects.filter(pk=quota.pk)
-        .filter(Q(alarm_level__lt=level) | ~Q(alarm_period_start=period_start) | Q(alarm_period_start=None))
+        .filter(
+            Q(alarm_level__lt=level)
+            | ~Q(alarm_period_start=period_start)
+            | Q(alarm_period_start=None)
+        )
         .update(alarm_level=level, alarm_period_start=period_start)
     )
     if not claimed:
@@ -335,12 +343,15 @@ def send_otp(
         recipient_masked=crypto.mask_recipient(recipient.key),
         code_hash=crypto.hash_code(token_hash, code),
         code_length=policy.code_length,
-        code_expires_at=now + dt.timedelta(seconds=min(policy.code_validity, otp_settings.TOKEN_TTL)),
+        code_expires_at=now
+        + dt.timedelta(seconds=min(policy.code_validity, otp_settings.TOKEN_TTL)),
         expires_at=now + dt.timedelta(seconds=otp_settings.TOKEN_TTL),
         delivery_status=(
             DeliveryStatus.TEST
             if test_code
-            else DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.QUEUED
+            else DeliveryStatus.SUPPRESSED
+            if suppressed
+            else DeliveryStatus.QUEUED
         ),
         is_test=test_code is not None,
         language=language or translation.get_language() or "",
@@ -385,7 +396,9 @@ def _test_code(recipient: Recipient) -> str | None:
     if not otp_settings.TEST_RECIPIENTS_ENABLED:
         return None
     return (
-        TestRecipient.objects.filter(recipient=recipient.key, channel=recipient.channel, enabled=True)
+        TestRecipient.objects.filter(
+            recipient=recipient.key, channel=recipient.channel, enabled=True
+        )
         .values_list("code", flat=True)
         .first()
     )
@@ -501,13 +514,20 @@ def verify_otp(
     token.verified_at = now
     if not token.is_test:
         abuse.record_verification(
-            abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None, client.pk
+            abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None,
+            client.pk,
         )
     signals.otp_verified.send(
-        sender=OTPToken, token=token, client=client, usage=usage, channel=recipient.channel,
+        sender=OTPToken,
+        token=token,
+        client=client,
+        usage=usage,
+        channel=recipient.channel,
         recipient_masked=token.recipient_masked,
     )
-    return VerifyResult(usage=usage, channel=recipient.channel, recipient=recipient.key, token=token)
+    return VerifyResult(
+        usage=usage, channel=recipient.channel, recipient=recipient.key, token=token
+    )
 
 
 def _fail(token: OTPToken | None, recipient_hash: str, error: Exception) -> None:

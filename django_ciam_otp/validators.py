@@ -1,4 +1,4 @@
-"""Recipients: parse and normalise phone numbers (``phonenumbers``) and emails (``email-validator``).
+"""Recipients: parse and normalise phones (``phonenumbers``) and emails (``email-validator``).
 
 Every written form of one recipient must become one value, because that value
 keys the rate limits, the is-used checks and the token binding: ``+86 136-1234-5678``,

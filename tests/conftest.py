@@ -74,7 +74,9 @@ def api_client(client_factory: Callable[..., ApiClient]) -> ApiClient:
 
 @pytest.fixture
 def sms_source(db: None) -> AuthSource:
-    return AuthSource.objects.create(id="SMS_SOURCE", channel="sms", code_length=6, code_validity=60)
+    return AuthSource.objects.create(
+        id="SMS_SOURCE", channel="sms", code_length=6, code_validity=60
+    )
 
 
 @pytest.fixture

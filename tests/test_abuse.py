@@ -1,4 +1,4 @@
-"""Abuse and cost control: prefix velocity, the conversion monitor, quota alarms, test recipients."""
+"""Abuse and cost control: prefix velocity, conversion monitor, quota alarms, test recipients."""
 
 from __future__ import annotations
 
@@ -44,24 +44,48 @@ def test_prefix_velocity_limit(api, api_client, settings, sms_outbox):
     ]
     assert statuses == [200, 200, 200, 429, 429]
     # another block is untouched
-    assert api.send({"usage": "signup", "phone_number": "13698765432"}, auth=api_client).status_code == 200
+    assert (
+        api.send({"usage": "signup", "phone_number": "13698765432"}, auth=api_client).status_code
+        == 200
+    )
     assert len(sms_outbox) == 4
 
 
 def test_prefix_refusal_hands_back_the_recipient_counter(api, api_client, settings):
-    settings.CIAM_OTP = {**settings.CIAM_OTP, "PREFIX_RATE_LIMITS": ["1/m"], "CONVERSION_MONITOR": {"ENABLED": False}}
-    assert api.send({"usage": "signup", "phone_number": "13612340000"}, auth=api_client).status_code == 200
-    assert api.send({"usage": "signup", "phone_number": "13612340001"}, auth=api_client).status_code == 429
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "PREFIX_RATE_LIMITS": ["1/m"],
+        "CONVERSION_MONITOR": {"ENABLED": False},
+    }
+    assert (
+        api.send({"usage": "signup", "phone_number": "13612340000"}, auth=api_client).status_code
+        == 200
+    )
+    assert (
+        api.send({"usage": "signup", "phone_number": "13612340001"}, auth=api_client).status_code
+        == 429
+    )
     settings.CIAM_OTP = {**settings.CIAM_OTP, "PREFIX_RATE_LIMITS": []}
     # 13612340001 got nothing, so its own 1/30s limit was not used up
-    assert api.send({"usage": "signup", "phone_number": "13612340001"}, auth=api_client).status_code == 200
+    assert (
+        api.send({"usage": "signup", "phone_number": "13612340001"}, auth=api_client).status_code
+        == 200
+    )
 
 
-def test_conversion_monitor_blocks_a_prefix_that_never_verifies(api, api_client, settings, sms_outbox):
+def test_conversion_monitor_blocks_a_prefix_that_never_verifies(
+    api, api_client, settings, sms_outbox
+):
     settings.CIAM_OTP = {
         **settings.CIAM_OTP,
         "PREFIX_RATE_LIMITS": [],
-        "CONVERSION_MONITOR": {"ENABLED": True, "WINDOW": 3600, "MIN_SENDS": 5, "MIN_RATIO": 0.3, "COOLDOWN": 600},
+        "CONVERSION_MONITOR": {
+            "ENABLED": True,
+            "WINDOW": 3600,
+            "MIN_SENDS": 5,
+            "MIN_RATIO": 0.3,
+            "COOLDOWN": 600,
+        },
     }
     fired = []
     signals.prefix_blocked.connect(lambda sender, **kw: fired.append(kw), weak=False)
@@ -81,19 +105,32 @@ def test_conversion_monitor_blocks_a_prefix_that_never_verifies(api, api_client,
     assert response.json()["error"] == "rate_limit_exceeded"
     assert 500 < int(response["Retry-After"]) <= 601
     abuse.unblock_prefix("861361234")
-    assert api.send({"usage": "signup", "phone_number": "13612349999"}, auth=api_client).status_code == 200
+    assert (
+        api.send({"usage": "signup", "phone_number": "13612349999"}, auth=api_client).status_code
+        == 200
+    )
 
 
-def test_verified_prefix_is_not_blocked(api_client, settings, sms_outbox, django_capture_on_commit_callbacks):
+def test_verified_prefix_is_not_blocked(
+    api_client, settings, sms_outbox, django_capture_on_commit_callbacks
+):
     settings.CIAM_OTP = {
         **settings.CIAM_OTP,
         "PREFIX_RATE_LIMITS": [],
-        "CONVERSION_MONITOR": {"ENABLED": True, "WINDOW": 3600, "MIN_SENDS": 5, "MIN_RATIO": 0.3, "COOLDOWN": 600},
+        "CONVERSION_MONITOR": {
+            "ENABLED": True,
+            "WINDOW": 3600,
+            "MIN_SENDS": 5,
+            "MIN_RATIO": 0.3,
+            "COOLDOWN": 600,
+        },
     }
     for n in numbers("1361234", 12):
         with django_capture_on_commit_callbacks(execute=True):
             result = send_otp(api_client.client, usage="signup", phone_number=n)
-        verify_otp(api_client.client, result.otp_token, sms_outbox[-1].code, phone_number=n, usage="signup")
+        verify_otp(
+            api_client.client, result.otp_token, sms_outbox[-1].code, phone_number=n, usage="signup"
+        )
     assert not BlockedPrefix.objects.exists()
     stats = abuse.conversion("prefix:861361234")
     assert (stats.sends, stats.verifications) == (12, 12)
@@ -103,7 +140,9 @@ def test_quota_alarms_once_per_threshold(api, client_factory, settings, open_lim
     settings.ADMINS = [("Ops", "ops@example.com")]
     api_client = client_factory(sms_quota=5)
     seen = []
-    signals.quota_threshold_reached.connect(lambda sender, **kw: seen.append(kw["percent"]), weak=False)
+    signals.quota_threshold_reached.connect(
+        lambda sender, **kw: seen.append(kw["percent"]), weak=False
+    )
     try:
         for i in range(6):
             api.send({"usage": "signup", "phone_number": f"1391234000{i}"}, auth=api_client)
@@ -121,7 +160,9 @@ def test_recipient(settings):
     return TestRecipient.objects.create(channel="sms", recipient="+8613800000000", code="246810")
 
 
-def test_test_recipient_gets_fixed_code_without_delivery_or_quota(api, client_factory, test_recipient, sms_outbox):
+def test_test_recipient_gets_fixed_code_without_delivery_or_quota(
+    api, client_factory, test_recipient, sms_outbox
+):
     api_client = client_factory(sms_quota=1)
     response = api.send({"usage": "signup", "phone_number": "138 0000 0000"}, auth=api_client)
     assert response.status_code == 200
@@ -130,7 +171,12 @@ def test_test_recipient_gets_fixed_code_without_delivery_or_quota(api, client_fa
     assert token.is_test and token.delivery_status == DeliveryStatus.TEST
     assert Quota.objects.get().used == 0
     verified = api.verify(
-        {"otp_token": response.json()["otp_token"], "otp": "246810", "phone_number": "13800000000", "usage": "signup"},
+        {
+            "otp_token": response.json()["otp_token"],
+            "otp": "246810",
+            "phone_number": "13800000000",
+            "usage": "signup",
+        },
         auth=api_client,
     )
     assert verified.status_code == 200

@@ -48,7 +48,9 @@ def wrong(code: str) -> str:
 
 def test_correct_code_verifies_once(api_client, sent):
     token, code = sent()
-    result = verify_otp(api_client.client, token, code, phone_number="+86 136 1234 5678", usage="signup")
+    result = verify_otp(
+        api_client.client, token, code, phone_number="+86 136 1234 5678", usage="signup"
+    )
     assert result.as_dict() == {"verified": True, "usage": "signup", "phone_number": E164}
     with pytest.raises(InvalidOTPToken):
         verify_otp(api_client.client, token, code, phone_number=PHONE, usage="signup")
@@ -140,7 +142,9 @@ def test_superseded_token_is_unusable(api_client, sent, no_recipient_limits):
     verify_otp(api_client.client, second, second_code, phone_number=PHONE, usage="signup")
 
 
-def test_recipient_failures_are_capped_across_resends(api_client, sent, settings, no_recipient_limits):
+def test_recipient_failures_are_capped_across_resends(
+    api_client, sent, settings, no_recipient_limits
+):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "MAX_RECIPIENT_FAILURES": 7}
     failures = 0
     while failures < 7:
@@ -149,7 +153,9 @@ def test_recipient_failures_are_capped_across_resends(api_client, sent, settings
             if failures == 7:
                 break
             with pytest.raises(InvalidOTP):
-                verify_otp(api_client.client, token, wrong(code), phone_number=PHONE, usage="signup")
+                verify_otp(
+                    api_client.client, token, wrong(code), phone_number=PHONE, usage="signup"
+                )
             failures += 1
     token, code = sent()
     with pytest.raises(TooManyAttempts):
@@ -169,7 +175,9 @@ def test_success_resets_recipient_failures(api_client, sent):
     assert RecipientThrottle.objects.get().failures == 0
 
 
-@pytest.mark.parametrize("otp_token,otp", [(None, "1"), ("t", None), (1, "1"), ("t", 123456), ("", "1")])
+@pytest.mark.parametrize(
+    "otp_token,otp", [(None, "1"), ("t", None), (1, "1"), ("t", 123456), ("", "1")]
+)
 def test_bad_types(api_client, otp_token, otp):
     with pytest.raises(InvalidRequest):
         verify_otp(api_client.client, otp_token, otp, phone_number=PHONE)
@@ -201,7 +209,9 @@ def test_signals_carry_no_code(api_client, sent):
 
 
 def test_http_verify(api, api_client, sms_outbox):
-    token = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()["otp_token"]
+    token = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()[
+        "otp_token"
+    ]
     code = sms_outbox[-1].code
     response = api.verify(
         {"otp_token": token, "otp": wrong(code), "phone_number": PHONE, "usage": "signup"},
@@ -239,7 +249,9 @@ def test_http_verify_bad_body(api, api_client):
 
 
 def test_http_verify_other_clients_token(api, api_client, client_factory, sms_outbox):
-    token = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()["otp_token"]
+    token = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()[
+        "otp_token"
+    ]
     response = api.verify(
         {"otp_token": token, "otp": sms_outbox[-1].code, "phone_number": PHONE, "usage": "signup"},
         auth=client_factory(),
@@ -263,28 +275,42 @@ def site_client(api_client, settings, sms_source):
 
 def _login_code(api_client, sms_source, sms_outbox, capture, phone=PHONE):
     with capture(execute=True):
-        result = send_otp(api_client.client, usage="login", phone_number=phone, auth_source_id=sms_source.id)
+        result = send_otp(
+            api_client.client, usage="login", phone_number=phone, auth_source_id=sms_source.id
+        )
     return result.otp_token, sms_outbox[-1].code
 
 
-def test_authenticate_logs_in_by_code(site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks):
+def test_authenticate_logs_in_by_code(
+    site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks
+):
     user = get_user_model().objects.create(username="alice", first_name=E164)
-    token, code = _login_code(site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks)
+    token, code = _login_code(
+        site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks
+    )
     request = RequestFactory().post("/")
     assert authenticate(request, otp_token=token, otp=wrong(code), phone_number=PHONE) is None
     assert request.ciam_otp_error.code == "invalid_otp"
     assert authenticate(request, otp_token=token, otp=code, phone_number=PHONE) == user
 
 
-def test_authenticate_unknown_user_without_auto_signup(site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks):
-    token, code = _login_code(site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks)
+def test_authenticate_unknown_user_without_auto_signup(
+    site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks
+):
+    token, code = _login_code(
+        site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks
+    )
     assert authenticate(None, otp_token=token, otp=code, phone_number=PHONE) is None
     assert not get_user_model().objects.exists()
 
 
-def test_authenticate_auto_signup(site_client, settings, sms_source, sms_outbox, django_capture_on_commit_callbacks):
+def test_authenticate_auto_signup(
+    site_client, settings, sms_source, sms_outbox, django_capture_on_commit_callbacks
+):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "AUTO_SIGNUP": True}
-    token, code = _login_code(site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks)
+    token, code = _login_code(
+        site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks
+    )
     user = authenticate(None, otp_token=token, otp=code, phone_number=PHONE)
     assert user is not None and user.username == E164 and not user.has_usable_password()
 
@@ -293,7 +319,11 @@ def test_authenticate_ignores_password_logins(site_client):
     assert authenticate(None, username="a", password="b") is None
 
 
-def test_authenticate_inactive_user(site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks):
+def test_authenticate_inactive_user(
+    site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks
+):
     get_user_model().objects.create(username="bob", first_name=E164, is_active=False)
-    token, code = _login_code(site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks)
+    token, code = _login_code(
+        site_client, sms_source, sms_outbox, django_capture_on_commit_callbacks
+    )
     assert authenticate(None, otp_token=token, otp=code, phone_number=PHONE) is None

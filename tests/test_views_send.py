@@ -97,9 +97,7 @@ def test_usage_defaults_to_login(api, api_client, sms_source, sms_outbox):
     ],
 )
 def test_bad_credentials_are_invalid_client(api, api_client, sms_source, header):
-    response = api.send(
-        {"phone_number": PHONE, "auth_source_id": sms_source.id}, auth=header
-    )
+    response = api.send({"phone_number": PHONE, "auth_source_id": sms_source.id}, auth=header)
     assert response.status_code == 401
     assert error_of(response) == "invalid_client"
     assert response["WWW-Authenticate"].startswith("Basic")
@@ -176,7 +174,9 @@ def test_unparseable_json_is_invalid_request(api, api_client, raw):
 
 def test_not_json_is_415(api, api_client):
     response = api.post(
-        "/otp/send", "phone_number=13612345678", auth=api_client,
+        "/otp/send",
+        "phone_number=13612345678",
+        auth=api_client,
         content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 415
@@ -221,8 +221,16 @@ def test_malformed_phone_numbers(api, api_client, phone):
 
 @pytest.mark.parametrize(
     "phone",
-    ["13612345678", "+8613612345678", "8613612345678", "+86 136 1234 5678", "136-1234-5678",
-     "0086 13612345678", "１３６１２３４５６７８", "+86 (136) 1234.5678"],
+    [
+        "13612345678",
+        "+8613612345678",
+        "8613612345678",
+        "+86 136 1234 5678",
+        "136-1234-5678",
+        "0086 13612345678",
+        "１３６１２３４５６７８",
+        "+86 (136) 1234.5678",
+    ],
 )
 def test_every_form_of_one_number_is_one_number(api, api_client, phone, sms_outbox):
     response = api.send({"usage": "signup", "phone_number": phone}, auth=api_client)
@@ -266,7 +274,9 @@ def test_malformed_emails(api, api_client, email):
     assert error_of(response) == "malformed_email"
 
 
-@pytest.mark.parametrize("email", ["用户@例子.广告", "user@bücher.example", "user+tag@sub.example.com"])
+@pytest.mark.parametrize(
+    "email", ["用户@例子.广告", "user@bücher.example", "user+tag@sub.example.com"]
+)
 def test_internationalised_emails_accepted(api, api_client, email, mailoutbox):
     response = api.send({"usage": "signup", "email": email}, auth=api_client)
     assert response.status_code == 200, response.content
@@ -355,7 +365,9 @@ def test_reset_password_unknown_recipient_answers_like_a_known_one(
     quota_client = client_factory(email_quota=5)
     get_user_model().objects.create(username="known", email="known@example.com")
     known = api.send({"usage": "reset_password", "email": "known@example.com"}, auth=quota_client)
-    unknown = api.send({"usage": "reset_password", "email": "nobody@example.com"}, auth=quota_client)
+    unknown = api.send(
+        {"usage": "reset_password", "email": "nobody@example.com"}, auth=quota_client
+    )
     assert known.status_code == unknown.status_code == 200
     assert set(known.json()) == set(unknown.json())
     assert known.headers.keys() == unknown.headers.keys()
@@ -390,12 +402,17 @@ def test_email_rate_limit_per_address(api, api_client):
 def test_recipient_limits_configurable_and_off(api, api_client, settings):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "SMS_RATE_LIMITS": []}
     for _ in range(3):
-        assert api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).status_code == 200
+        assert (
+            api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).status_code == 200
+        )
 
 
 def test_hourly_limit(api, api_client, settings):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "SMS_RATE_LIMITS": ["2/h"]}
-    codes = [api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).status_code for _ in range(3)]
+    codes = [
+        api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).status_code
+        for _ in range(3)
+    ]
     assert codes == [200, 200, 400]
 
 
@@ -464,25 +481,44 @@ def test_order_of_checks(api, client_factory, settings):
     api_client = client_factory(email_quota=0)
     get_user_model().objects.create(username="u", email="used@example.com")
     # bad usage and bad phone: shape wins
-    assert error_of(api.send({"usage": "x", "phone_number": "1"}, auth=api_client)) == "invalid_request"
+    assert (
+        error_of(api.send({"usage": "x", "phone_number": "1"}, auth=api_client))
+        == "invalid_request"
+    )
     # bad phone and unknown source: recipient wins
     assert (
-        error_of(api.send({"usage": "login", "phone_number": "1", "auth_source_id": "NOPE"}, auth=api_client))
+        error_of(
+            api.send(
+                {"usage": "login", "phone_number": "1", "auth_source_id": "NOPE"}, auth=api_client
+            )
+        )
         == "malformed_phone_number"
     )
     # unknown source on a used email: auth source wins
     assert (
         error_of(
-            api.send({"usage": "signup", "email": "used@example.com", "auth_source_id": "NOPE"}, auth=api_client)
+            api.send(
+                {"usage": "signup", "email": "used@example.com", "auth_source_id": "NOPE"},
+                auth=api_client,
+            )
         )
         == "invalid_auth_source"
     )
     # used email and no quota: is-used wins
-    assert error_of(api.send({"usage": "signup", "email": "used@example.com"}, auth=api_client)) == "email_is_used"
+    assert (
+        error_of(api.send({"usage": "signup", "email": "used@example.com"}, auth=api_client))
+        == "email_is_used"
+    )
     # no quota: quota error, and nothing counted against the recipient's limit
-    assert error_of(api.send({"usage": "signup", "email": "new@example.com"}, auth=api_client)) == "insufficient_email_quota"
+    assert (
+        error_of(api.send({"usage": "signup", "email": "new@example.com"}, auth=api_client))
+        == "insufficient_email_quota"
+    )
     Quota.objects.update(limit=1)
-    assert api.send({"usage": "signup", "email": "new@example.com"}, auth=api_client).status_code == 200
+    assert (
+        api.send({"usage": "signup", "email": "new@example.com"}, auth=api_client).status_code
+        == 200
+    )
     # bad auth beats everything
     assert error_of(api.send({"usage": "x"}, auth="Basic Zm9vOmJhcg==")) == "invalid_client"
 
@@ -492,8 +528,12 @@ def test_order_of_checks(api, client_factory, settings):
 
 def test_resend_supersedes_earlier_tokens(api, api_client, settings):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "SMS_RATE_LIMITS": []}
-    first = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()["otp_token"]
-    second = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()["otp_token"]
+    first = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()[
+        "otp_token"
+    ]
+    second = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client).json()[
+        "otp_token"
+    ]
     assert first != second
     statuses = list(OTPToken.objects.order_by("pk").values_list("status", flat=True))
     assert statuses == [TokenStatus.SUPERSEDED, TokenStatus.PENDING]
@@ -515,13 +555,13 @@ def test_nothing_secret_stored_or_logged(api, api_client, sms_outbox, caplog):
     for secret in (otp_token, code, PHONE, E164, "TEST_CLIENT_SECRET"):
         assert secret not in dumped
         assert secret not in caplog.text
-    client_row = json.dumps(
-        list(type(api_client.client).objects.values()), default=str
-    )
+    client_row = json.dumps(list(type(api_client.client).objects.values()), default=str)
     assert "TEST_CLIENT_SECRET" not in client_row
 
 
-def test_send_query_count_is_bounded(api, client_factory, django_assert_max_num_queries, sms_source):
+def test_send_query_count_is_bounded(
+    api, client_factory, django_assert_max_num_queries, sms_source
+):
     api_client = client_factory(sms_quota=100)
     Quota.objects.create(client=None, channel="sms", limit=100)
     body = {"usage": "login", "phone_number": PHONE, "auth_source_id": sms_source.id}
@@ -548,7 +588,9 @@ def test_idempotency_key_replays_first_answer(api, client_factory, sms_outbox):
 def test_idempotency_key_with_other_body_is_422(api, api_client):
     api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client, HTTP_IDEMPOTENCY_KEY="k1")
     response = api.send(
-        {"usage": "signup", "phone_number": "13912345678"}, auth=api_client, HTTP_IDEMPOTENCY_KEY="k1"
+        {"usage": "signup", "phone_number": "13912345678"},
+        auth=api_client,
+        HTTP_IDEMPOTENCY_KEY="k1",
     )
     assert response.status_code == 422
     assert error_of(response) == "invalid_request"
@@ -576,13 +618,18 @@ def test_idempotency_key_in_flight_is_409(api, api_client):
 def test_idempotency_key_released_after_error(api, client_factory):
     api_client = client_factory(sms_quota=0)
     body = {"usage": "signup", "phone_number": PHONE}
-    assert error_of(api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="r")) == "insufficient_sms_quota"
+    assert (
+        error_of(api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="r"))
+        == "insufficient_sms_quota"
+    )
     Quota.objects.update(limit=5)
     assert api.send(body, auth=api_client, HTTP_IDEMPOTENCY_KEY="r").status_code == 200
 
 
 @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ключ"])
 def test_bad_idempotency_key(api, api_client, key):
-    response = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client, HTTP_IDEMPOTENCY_KEY=key)
+    response = api.send(
+        {"usage": "signup", "phone_number": PHONE}, auth=api_client, HTTP_IDEMPOTENCY_KEY=key
+    )
     assert response.status_code == 400
     assert error_of(response) == "invalid_request"

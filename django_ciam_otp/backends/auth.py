@@ -47,7 +47,10 @@ def default_signup(channel: str, recipient: str) -> Any:
 
 
 class OTPBackend(ModelBackend):
-    """Authenticates ``(otp_token, otp, phone_number | email)``; ``client`` defaults to the site's."""
+    """Authenticates ``(otp_token, otp, phone_number | email)``.
+
+    ``client`` defaults to the site's own (``SITE_CLIENT_ID``).
+    """
 
     def authenticate(  # type: ignore[override]
         self,
@@ -66,7 +69,12 @@ class OTPBackend(ModelBackend):
             return None
         try:
             result = verify_otp(
-                otp_client, otp_token, otp, phone_number=phone_number, email=email, usage=Usage.LOGIN
+                otp_client,
+                otp_token,
+                otp,
+                phone_number=phone_number,
+                email=email,
+                usage=Usage.LOGIN,
             )
         except OTPError as exc:
             if request is not None:

@@ -17,7 +17,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--id", required=True, dest="source_id")
         parser.add_argument("--channel", required=True, choices=Channel.values)
-        parser.add_argument("--code-length", type=int, default=6, help="4 to 10 digits (default 6).")
+        parser.add_argument(
+            "--code-length", type=int, default=6, help="4 to 10 digits (default 6)."
+        )
         parser.add_argument("--validity", type=int, default=60, help="Seconds (default 60).")
         parser.add_argument("--name", default="")
         parser.add_argument("--disabled", action="store_true")
@@ -36,7 +38,9 @@ class Command(BaseCommand):
         try:
             source.full_clean(validate_unique=False)
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from exc
         source.save()
         if options["json"]:
             self.stdout.write(json.dumps({"id": source.id, "created": created}))

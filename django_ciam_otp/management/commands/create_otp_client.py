@@ -26,10 +26,14 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True)
         parser.add_argument("--client-id", help="Default: 128 random bits, URL-safe.")
         parser.add_argument("--client-secret", help="Default: 256 random bits, URL-safe.")
-        parser.add_argument("--sms-quota", type=non_negative, help="Messages this client may send by SMS.")
+        parser.add_argument(
+            "--sms-quota", type=non_negative, help="Messages this client may send by SMS."
+        )
         parser.add_argument("--email-quota", type=non_negative, help="Messages by email.")
         parser.add_argument(
-            "--quota-period", choices=QuotaPeriod.values, default=QuotaPeriod.NONE,
+            "--quota-period",
+            choices=QuotaPeriod.values,
+            default=QuotaPeriod.NONE,
             help="When the quotas reset (default: never).",
         )
         parser.add_argument("--json", action="store_true", help="Print JSON for scripts.")

@@ -15,7 +15,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--older-than", type=int, default=0, metavar="SECONDS",
+            "--older-than",
+            type=int,
+            default=0,
+            metavar="SECONDS",
             help="Keep tokens that expired less than this long ago (for the log).",
         )
 
