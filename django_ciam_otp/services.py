@@ -133,6 +133,8 @@ def _code_policy(auth_source_id: str | None, channel: str) -> CodePolicy:
         return CodePolicy(
             None, int(otp_settings.DEFAULT_CODE_LENGTH), int(otp_settings.DEFAULT_CODE_VALIDITY)
         )
+    if len(auth_source_id) > 64 or "\x00" in auth_source_id:  # cannot be an id (PostgreSQL refuses NUL)
+        raise InvalidAuthSource("Unknown or disabled auth source.")
     source = AuthSource.objects.filter(pk=auth_source_id, enabled=True).first()
     if source is None:
         raise InvalidAuthSource("Unknown or disabled auth source.")
