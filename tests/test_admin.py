@@ -317,7 +317,9 @@ def test_client_enable_disable_and_last_used(admin_client, api, api_client, sms_
 
 
 def response_row(response: Any, text: str) -> str:
-    return next(r for r in html(response).split("<tr") if text in r)
+    """The change list row mentioning ``text`` (only the result table: the nav sidebar has rows too)."""
+    results = html(response).split('id="result_list"', 1)[1]
+    return next(r for r in results.split("<tr") if text in r)
 
 
 def test_client_change_form_never_undoes_concurrent_writes(admin_client, api_client):
