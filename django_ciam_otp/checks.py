@@ -53,7 +53,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             try:
                 import_string(path)
             except ImportError as exc:
-                errors.append(_error(f"{SETTINGS_NAME}['{name}'] = {path!r} cannot be imported: {exc}", 3))
+                errors.append(
+                    _error(f"{SETTINGS_NAME}['{name}'] = {path!r} cannot be imported: {exc}", 3)
+                )
     for name in _RATE_KEYS:
         rates = getattr(otp_settings, name)
         if not isinstance(rates, list | tuple) or not all(
@@ -93,15 +95,19 @@ def _check_numbers() -> list[checks.CheckMessage]:
         "MAX_RECIPIENT_FAILURES": (1, 100),
         "RECIPIENT_LOCKOUT_SECONDS": (1, 30 * 86400),
         "DELIVERY_MAX_RETRIES": (0, 20),
+        "DELIVERY_CLAIM_LEASE": (1, 3600),
     }
     for name, (low, high) in bounds.items():
         value = getattr(otp_settings, name)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            errors.append(_error(f"{SETTINGS_NAME}['{name}'] must be an integer from {low} to {high}.", 6))
+            errors.append(
+                _error(f"{SETTINGS_NAME}['{name}'] must be an integer from {low} to {high}.", 6)
+            )
     if isinstance(otp_settings.DEFAULT_CODE_LENGTH, int) and otp_settings.DEFAULT_CODE_LENGTH < 6:
         errors.append(
             _warning(
-                "DEFAULT_CODE_LENGTH below 6 gives fewer than 20 bits per code.", 1,
+                "DEFAULT_CODE_LENGTH below 6 gives fewer than 20 bits per code.",
+                1,
                 hint="NIST SP 800-63B asks for at least 20 bits of entropy (6 digits).",
             )
         )
@@ -123,7 +129,11 @@ def _check_user_fields() -> list[checks.CheckMessage]:
         try:
             model._meta.get_field(field)
         except FieldDoesNotExist:
-            errors.append(_error(f"{SETTINGS_NAME}['{key}'] = {field!r} is not a field of {model.__name__}.", 7))
+            errors.append(
+                _error(
+                    f"{SETTINGS_NAME}['{key}'] = {field!r} is not a field of {model.__name__}.", 7
+                )
+            )
     return errors
 
 
@@ -142,7 +152,10 @@ def _check_production() -> list[checks.CheckMessage]:
     if settings.DEBUG:
         return []
     warnings: list[checks.CheckMessage] = []
-    if otp_settings.TEST_RECIPIENTS_ENABLED and not otp_settings.ALLOW_TEST_RECIPIENTS_IN_PRODUCTION:
+    if (
+        otp_settings.TEST_RECIPIENTS_ENABLED
+        and not otp_settings.ALLOW_TEST_RECIPIENTS_IN_PRODUCTION
+    ):
         warnings.append(
             _error(
                 "TEST_RECIPIENTS_ENABLED with DEBUG = False: anyone who knows a test recipient's "
@@ -165,10 +178,12 @@ def _check_production() -> list[checks.CheckMessage]:
     if backend.endswith((".console.SMSBackend", ".locmem.SMSBackend")):
         warnings.append(
             _warning(
-                f"SMS backend {backend} does not deliver messages, and DEBUG is False.", 11,
+                f"SMS backend {backend} does not deliver messages, and DEBUG is False.",
+                11,
                 hint="Use django_ciam_otp.backends.sms.tencent.SMSBackend (or your provider's).",
             )
         )
+    warnings.extend(_check_rate_limit_cache())
     try:
         from celery import current_app
 
@@ -185,3 +200,28 @@ def _check_production() -> list[checks.CheckMessage]:
             )
         )
     return warnings
+
+
+def _check_rate_limit_cache() -> list[checks.CheckMessage]:
+    """W013: the counters live in a cache that is per-process or not atomic.
+
+    django-ratelimit refuses such caches with its own check, but only in sites
+    that list ``django_ratelimit`` in ``INSTALLED_APPS``, which this app does
+    not need. Its table of unfit backends is reused so the two never disagree.
+    """
+    from django_ratelimit.checks import KNOWN_BROKEN_CACHE_BACKENDS
+
+    alias = getattr(settings, "RATELIMIT_USE_CACHE", "default")
+    backend = getattr(settings, "CACHES", {}).get(alias, {}).get("BACKEND", "")
+    reason = KNOWN_BROKEN_CACHE_BACKENDS.get(backend)
+    if reason is None:
+        return []
+    return [
+        _warning(
+            f"Rate limits are counted in cache {alias!r} ({backend}), which {reason}, and "
+            "DEBUG is False: with several processes or servers the limits do not hold.",
+            13,
+            hint="Use a shared cache such as Redis (django_redis.cache.RedisCache); "
+            "see RATELIMIT_USE_CACHE.",
+        )
+    ]

@@ -118,9 +118,10 @@ DEFAULTS: dict[str, Any] = {
     "CELERY_QUEUE": None,  # None means Celery's default queue
     "DELIVERY_MAX_RETRIES": 5,
     # Seconds a worker's claim on a delivery lasts. A redelivered task (the
-    # worker died) waits until the claim is older than this before sending, so
-    # keep it above the longest provider call (TENCENT_SMS["TIMEOUT"]).
-    "DELIVERY_CLAIM_LEASE": 30,
+    # worker died) waits until the claim is older than this before sending; at
+    # least the delivery task's hard time limit (20 s), so the first run is
+    # surely over.
+    "DELIVERY_CLAIM_LEASE": 25,
     # --- Tencent Cloud SMS --------------------------------------------------
     "TENCENT_SMS": {
         "SECRET_ID": None,

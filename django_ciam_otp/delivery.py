@@ -4,11 +4,17 @@ Kept out of ``tasks.py`` so they can be tested without a worker and so the
 task stays a thin wrapper. Guarantees:
 
 * a token is delivered at most once: the worker claims it with a conditional
-  UPDATE, and a redelivered task (``acks_late``) finds it already sent;
+  UPDATE, and a redelivered task (``acks_late``) finds it already sent, or,
+  while the claim of a worker that may still be sending is younger than
+  ``DELIVERY_CLAIM_LEASE``, comes back when the claim has run out;
 * nothing is sent after the code's validity (the task also carries ``expires``);
 * transient provider errors are retried with exponential backoff and full
   jitter, all within the code's validity; a failure for good marks the token
-  failed and gives its quota back.
+  failed and gives its quota back;
+* a delivery whose task never ran (Celery dropped it because it arrived after
+  its ``expires``, or the broker lost it) is found by
+  :func:`expire_stale_deliveries`, run with the purge task, and gives its
+  quota back too.
 """
 
 from __future__ import annotations
@@ -29,8 +35,6 @@ from .services import give_back_quota
 
 logger = logging.getLogger(__name__)
 
-#: A claim older than this is taken to belong to a worker that died mid-send.
-CLAIM_LEASE = dt.timedelta(seconds=30)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 20.0
 _FINISHED = (
@@ -43,7 +47,19 @@ _FINISHED = (
 
 @dataclass(frozen=True)
 class RetryLater:
+    """Run the task again in ``countdown`` seconds.
+
+    ``counts`` is False when nothing failed (another worker's claim is still
+    live): such a wait does not use up one of the ``DELIVERY_MAX_RETRIES``.
+    """
+
     countdown: float
+    counts: bool = True
+
+
+def claim_lease() -> dt.timedelta:
+    """How long a worker's claim protects a delivery in progress."""
+    return dt.timedelta(seconds=otp_settings.DELIVERY_CLAIM_LEASE)
 
 
 def get_backend(channel: str) -> BaseBackend:
@@ -75,13 +91,14 @@ def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | N
         _mark_failed(token, "envelope could not be opened (hash key changed?)")
         return None
 
+    lease = claim_lease()
     claimed = OTPToken.objects.filter(
         Q(delivery_status=DeliveryStatus.QUEUED)
-        | Q(delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - CLAIM_LEASE),
+        | Q(delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - lease),
         pk=token.pk,
     ).update(delivery_status=DeliveryStatus.SENDING, delivery_started_at=now)
     if not claimed:
-        return None  # another worker holds it, or it finished meanwhile
+        return _claimed_elsewhere(token.pk, now, lease)
 
     message = OTPMessage(
         channel=token.channel,
@@ -110,6 +127,26 @@ def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | N
     )
     logger.info("OTP delivered: token %s to %s", token.pk, token.recipient_masked)
     return None
+
+
+def _claimed_elsewhere(token_id: int, now: dt.datetime, lease: dt.timedelta) -> RetryLater | None:
+    """Another claim holds the token: finished (nothing to do) or in progress (look again later).
+
+    A task redelivered because its worker died finds that worker's claim. The
+    worker may have been killed before the provider accepted the message, so
+    dropping the task would lose the code; sending at once could send it twice.
+    Coming back when the lease has run out does neither: if the first worker
+    was alive it has finished by then, and this run finds the token sent.
+    """
+    current = (
+        OTPToken.objects.filter(pk=token_id)
+        .values_list("delivery_status", "delivery_started_at")
+        .first()
+    )
+    if current is None or current[0] != DeliveryStatus.SENDING or current[1] is None:
+        return None
+    left = (current[1] + lease - now).total_seconds()
+    return RetryLater(countdown=max(0.0, left) + random.uniform(0.1, 1.0), counts=False)  # noqa: S311
 
 
 def _retry_or_fail(token: OTPToken, reason: str, attempt: int) -> RetryLater | None:
@@ -145,3 +182,32 @@ def _finish_unsent(token: OTPToken, status: str, reason: str) -> None:
         delivery_status=status, delivery_error=reason
     )
     give_back_quota(token)
+
+
+def expire_stale_deliveries() -> int:
+    """Close deliveries whose code expired before any worker sent it; return how many.
+
+    Celery discards a task that reaches a worker after its ``expires`` without
+    running it, and a broker that lost its data loses the task; either way the
+    token would keep its quota forever. This finds them (queued, or claimed by
+    a worker that never finished, past the code's validity and the claim
+    lease), marks them expired and gives their quota back. The purge task runs
+    it before deleting old tokens.
+    """
+    now = timezone.now()
+    stale = OTPToken.objects.filter(
+        Q(delivery_status=DeliveryStatus.QUEUED)
+        | Q(delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - claim_lease()),
+        code_expires_at__lt=now,
+    ).only("pk", "client_id", "channel", "quota_consumed", "created_at", "delivery_status")
+    count = 0
+    for token in stale.iterator():
+        closed = OTPToken.objects.filter(pk=token.pk, delivery_status=token.delivery_status).update(
+            delivery_status=DeliveryStatus.EXPIRED, delivery_error="not sent: expired in queue"
+        )
+        if closed:
+            give_back_quota(token)
+            count += 1
+    if count:
+        logger.warning("%d OTP deliveries expired before a worker sent them", count)
+    return count

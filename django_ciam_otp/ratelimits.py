@@ -9,16 +9,23 @@ of one number shares one counter and the cache never holds a plain recipient.
 Counters are incremented atomically (``cache.add`` + ``cache.incr``). A send
 that fails later for a reason that must consume nothing (the broker is down)
 hands its increments back with :meth:`Charge.refund`.
+
+When the cache does not answer, each process stops asking it for
+``BREAKER_SECONDS`` (a circuit breaker): a hung Redis would otherwise cost
+every later counter of the request, and of every request after it, a full
+socket timeout. Meanwhile sends fail closed (503) or open, as configured.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
 from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import _SIMPLE_KEYS, _get_window, _make_cache_key, _split_rate, get_usage
@@ -35,8 +42,32 @@ from .exceptions import (
 logger = logging.getLogger(__name__)
 
 
+#: After the cache failed, this process treats it as down for this many seconds.
+BREAKER_SECONDS = 2.0
+_down_until = 0.0
+
+
 class CacheUnavailable(Exception):
     """The counter cache did not answer."""
+
+
+def cache_is_down() -> bool:
+    """Whether the cache failed less than ``BREAKER_SECONDS`` ago in this process."""
+    return time.monotonic() < _down_until
+
+
+def _trip_breaker() -> None:
+    global _down_until
+    _down_until = time.monotonic() + BREAKER_SECONDS
+
+
+def reset_breaker(**kwargs: object) -> None:
+    """Forget a cache failure (another cache was configured, or a test starts afresh)."""
+    global _down_until
+    _down_until = 0.0
+
+
+setting_changed.connect(reset_breaker)
 
 
 @dataclass
@@ -48,6 +79,10 @@ class Charge:
     retry_after: int = 0
 
     def refund(self) -> None:
+        if cache_is_down():  # each decr would wait for a timeout; the counters expire anyway
+            logger.warning("rate-limit refund skipped: cache unavailable")
+            self.keys.clear()
+            return
         cache = _cache()
         for key in self.keys:
             try:
@@ -64,24 +99,36 @@ def _cache():  # type: ignore[no-untyped-def]
 def _hit(
     request: HttpRequest, group: str, value: str, rates: Iterable[str], charge: Charge
 ) -> int | None:
-    """Count one hit against every rate; return the seconds to wait if any is exceeded."""
+    """Count one hit against the rates; return the seconds to wait if any is exceeded.
+
+    Rates are taken shortest window first, and once one refuses, the longer
+    ones are only looked at, not counted. Otherwise a burst of refused requests
+    (20 sends at once to one number) would push the hourly and daily counters
+    up until each refusal is handed back, and the burst would be answered with
+    a ``Retry-After`` of hours instead of the 30 seconds that actually apply.
+    """
     wait: int | None = None
-    for rate in rates:
+    for rate in sorted(rates, key=lambda r: _split_rate(r)[1]):
         try:
             usage = get_usage(
-                request, group=group, key=lambda _g, _r: value, rate=rate, increment=True
+                request, group=group, key=lambda _g, _r: value, rate=rate, increment=wait is None
             )
         except Exception as exc:  # noqa: BLE001 - django-redis raises its client's errors
+            _trip_breaker()
             raise CacheUnavailable(str(type(exc).__name__)) from exc
         if usage is None:  # RATELIMIT_ENABLE = False
             continue
         if usage["limit"] == 0 and usage["time_left"] == -1:
             raise CacheUnavailable("cache refused the counter")
+        time_left = max(1, int(usage["time_left"]))
+        if wait is not None:  # only looking: would this rate refuse too, and for longer?
+            if usage["count"] >= usage["limit"]:
+                wait = max(wait, time_left)
+            continue
         _, period = _split_rate(rate)
         charge.keys.append(_make_cache_key(group, _get_window(value, period), rate, value, ALL))
-        time_left = max(1, int(usage["time_left"]))
         if usage["should_limit"]:
-            wait = max(wait or 0, time_left)
+            wait = time_left
         elif usage["count"] >= usage["limit"]:
             charge.retry_after = max(charge.retry_after, time_left)
     return wait
@@ -91,8 +138,13 @@ def _guarded(
     request: HttpRequest, group: str, value: str, rates: Iterable[str], charge: Charge
 ) -> int | None:
     """Count one hit into ``charge``; on refusal or cache failure hand this hit back."""
+    rates = list(rates)
+    if not rates:
+        return None
     local = Charge()
     try:
+        if cache_is_down():
+            raise CacheUnavailable("circuit breaker open")
         wait = _hit(request, group, value, rates, local)
     except CacheUnavailable:
         local.refund()

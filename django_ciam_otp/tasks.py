@@ -7,6 +7,7 @@ dying worker run again; ``delivery.deliver`` makes that second run harmless.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from celery import shared_task
@@ -22,23 +23,40 @@ from .conf import otp_settings
     reject_on_worker_lost=True,
     ignore_result=True,
     max_retries=None,  # bounded by DELIVERY_MAX_RETRIES and the code's validity
+    # A provider call that hangs past its own timeout is interrupted and
+    # counts as a transient failure (SoftTimeLimitExceeded is retried). The
+    # hard limit stays below DELIVERY_CLAIM_LEASE (25 s): a claim that old
+    # belongs to a run that is over.
+    soft_time_limit=15,
+    time_limit=20,
 )
 def deliver_otp(self: Any, token_id: int, envelope: str) -> None:
     attempt = self.request.retries
     outcome = delivery.deliver(token_id, envelope, attempt=attempt)
     if self.request.is_eager:
-        # Eager mode (demo, tests) has no broker to hold a countdown: retry in place.
-        while outcome is not None:
+        # Eager mode (demo, tests) has no broker to hold a countdown: retry in
+        # place. A live claim elsewhere (counts=False) is that worker's job.
+        while outcome is not None and outcome.counts:
             attempt += 1
             outcome = delivery.deliver(token_id, envelope, attempt=attempt)
         return
-    if outcome is not None:
-        raise self.retry(countdown=outcome.countdown, max_retries=otp_settings.DELIVERY_MAX_RETRIES)
+    if outcome is None:
+        return
+    if not outcome.counts:
+        # Waiting out another worker's claim; bounded by the code's validity.
+        raise self.retry(countdown=outcome.countdown)
+    raise self.retry(countdown=outcome.countdown, max_retries=otp_settings.DELIVERY_MAX_RETRIES)
 
 
 @shared_task(name="django_ciam_otp.purge_otp_tokens", ignore_result=True)
 def purge_otp_tokens() -> int:
-    """Delete expired tokens (for Celery beat)."""
+    """Delete tokens that expired more than ``TOKEN_RETENTION`` ago (for Celery beat).
+
+    First closes deliveries that never ran (tasks Celery dropped after their
+    ``expires``), so their quota comes back even before the rows go.
+    """
     from .services import purge_expired_tokens
 
-    return purge_expired_tokens()
+    delivery.expire_stale_deliveries()
+    retention = dt.timedelta(seconds=int(otp_settings.TOKEN_RETENTION))
+    return purge_expired_tokens(older_than=retention)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils.decorators import method_decorator
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
@@ -17,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import idempotency, services
+from . import schema as api_schema
 from .auth import BasicClientAuthentication
 from .exceptions import InvalidClient, InvalidRequest, OTPError, RateLimited
 from .models import OTPClient
@@ -60,6 +63,10 @@ def _translate(exc: Exception) -> tuple[OTPError, int | None]:
         return InvalidRequest("Use POST."), 405
     if isinstance(exc, drf_exceptions.APIException):
         return InvalidRequest(str(exc.detail)), exc.status_code
+    if isinstance(exc, RequestDataTooBig):
+        return InvalidRequest("The request body is too large."), 413
+    if isinstance(exc, RecursionError):  # json nesting deeper than Python's stack
+        return InvalidRequest("The request body is nested too deeply."), None
     raise exc
 
 
@@ -77,6 +84,8 @@ class OTPAPIView(APIView):
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
     throttle_classes: list[Any] = []
+    # Documented without any setting in the site (see schema.py, /otp/schema).
+    schema = api_schema.OTPAutoSchema()
 
     def handle_exception(self, exc: Exception) -> Response:
         try:
@@ -101,6 +110,13 @@ class OTPAPIView(APIView):
         return data
 
 
+@extend_schema(
+    summary="Send a one-time code",
+    request={"application/json": api_schema.SEND_REQUEST},
+    responses=api_schema.SEND_RESPONSES,
+    parameters=[api_schema.IDEMPOTENCY_KEY, api_schema.RETRY_AFTER, api_schema.NO_STORE],
+    examples=api_schema.SEND_EXAMPLES,
+)
 class SendOTPView(OTPAPIView):
     """``POST /otp/send``: issue a code and return its ``otp_token``."""
 
@@ -131,6 +147,12 @@ class SendOTPView(OTPAPIView):
         return Response(body, headers=NO_STORE, content_type="application/json")
 
 
+@extend_schema(
+    summary="Verify a one-time code",
+    request={"application/json": api_schema.VERIFY_REQUEST},
+    responses=api_schema.VERIFY_RESPONSES,
+    parameters=[api_schema.NO_STORE],
+)
 class VerifyOTPView(OTPAPIView):
     """``POST /otp/verify``: check a code against its ``otp_token``."""
 

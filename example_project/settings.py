@@ -78,7 +78,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+            # Rate-limit counters: a Redis that does not answer within half a
+            # second is down (503, or uncounted sends with OTP_RATE_LIMIT_FAIL_OPEN).
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
         }
     }
 else:
@@ -91,7 +93,18 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
+    # Log in with a usage=login code: authenticate(request, otp_token=..., otp=..., email=...)
+    "django_ciam_otp.backends.auth.OTPBackend",
 ]
+# The demo's pages (example_project/demo) for end users.
+LOGIN_URL = "demo:login"
+LOGIN_REDIRECT_URL = "demo:account"
+LOGOUT_REDIRECT_URL = "demo:home"
+# Auth sources the code-login page names (usage=login needs one); load_demo_data creates them.
+DEMO_LOGIN_AUTH_SOURCES = {
+    "sms": os.environ.get("MOCK_SMS_OTP_AUTH_SOURCE_ID", "MOCK_SMS_OTP_AUTH_SOURCE_ID"),
+    "email": os.environ.get("MOCK_EMAIL_OTP_AUTH_SOURCE_ID", "MOCK_EMAIL_OTP_AUTH_SOURCE_ID"),
+}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -108,21 +121,38 @@ if os.environ.get("EMAIL_FILE_PATH"):
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "no-reply@example.com")
 
 # --- Celery -------------------------------------------------------------------
+# Production: CELERY_BROKER_URL=redis://..., `celery -A example_project worker`
+# on any number of machines, and one `celery -A example_project beat` (see
+# docs/production.md). Without a broker the demo runs tasks in-process.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged after it ran, so a worker that dies mid-delivery
+# leaves it to be delivered again (delivery.py makes the second run harmless).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Publishing from /otp/send must fail fast when the broker is down, so the
+# caller gets 503 temporarily_unavailable instead of a hung request. Each try
+# waits at most socket_timeout, and CIAM_OTP["PUBLISH_RETRY_POLICY"] (2
+# retries) adds tries: about 0.2 s when the broker refuses connections and
+# (retries + 2) x 0.5 s = 2.2 s when it accepts them but never answers.
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Fail fast when the broker is down so /otp/send can answer 503 quickly.
-    "socket_connect_timeout": 1,
-    "socket_timeout": 2,
+    "socket_connect_timeout": 0.5,
+    "socket_timeout": 0.5,
     "retry_on_timeout": False,
-    "max_retries": 1,
-    # Unacknowledged deliveries (a worker died) come back after this long.
-    "visibility_timeout": 60,
+    # Unacknowledged deliveries (their worker died) go back to the queue after
+    # this long. Keep it above the longest countdown a task waits for (backoff
+    # cap 20 s, claim lease 25 s) and well below the code validity (60 s), or
+    # the code expires before its redelivery.
+    "visibility_timeout": 35,
+    # Look for such deliveries every 5 s (kombu's default is every 100 s).
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+    "health_check_interval": 10,
 }
 CELERY_BEAT_SCHEDULE = {
     "purge-otp-tokens": {
@@ -138,7 +168,22 @@ CIAM_OTP: dict = {
         "OTP_SMS_BACKEND", "django_ciam_otp.backends.sms.console.SMSBackend"
     ),
     "SMS_FILE_PATH": os.environ.get("OTP_SMS_FILE_PATH") or None,
+    # The client the demo's own pages send and verify codes as (load_demo_data creates it).
+    "SITE_CLIENT_ID": os.environ.get("OTP_SITE_CLIENT_ID", "DEMO_SITE_CLIENT"),
+    # Who owns an email address (User.email) or a mobile number (demo.Profile).
+    "USER_LOOKUP": "example_project.demo.users.find_user",
 }
+if os.environ.get("TENCENTCLOUD_SECRET_ID"):
+    # Tencent Cloud SMS (OTP_SMS_BACKEND=django_ciam_otp.backends.sms.tencent.SMSBackend),
+    # with the same variable names as the backend's live test.
+    CIAM_OTP["TENCENT_SMS"] = {
+        "SECRET_ID": os.environ["TENCENTCLOUD_SECRET_ID"],
+        "SECRET_KEY": os.environ.get("TENCENTCLOUD_SECRET_KEY"),
+        "REGION": os.environ.get("TENCENTCLOUD_SMS_REGION", "ap-guangzhou"),
+        "SDK_APP_ID": os.environ.get("TENCENTCLOUD_SMS_SDK_APP_ID"),
+        "SIGN_NAME": os.environ.get("TENCENTCLOUD_SMS_SIGN_NAME"),
+        "TEMPLATE_IDS": {"default": os.environ.get("TENCENTCLOUD_SMS_TEMPLATE_ID")},
+    }
 if "OTP_SMS_RATE_LIMITS" in os.environ:
     CIAM_OTP["SMS_RATE_LIMITS"] = parse_rates(os.environ["OTP_SMS_RATE_LIMITS"])
 if "OTP_EMAIL_RATE_LIMITS" in os.environ:
@@ -147,6 +192,16 @@ if "OTP_CLIENT_RATE_LIMITS" in os.environ:
     CIAM_OTP["CLIENT_RATE_LIMITS"] = parse_rates(os.environ["OTP_CLIENT_RATE_LIMITS"])
 if "OTP_IP_RATE_LIMITS" in os.environ:
     CIAM_OTP["IP_RATE_LIMITS"] = parse_rates(os.environ["OTP_IP_RATE_LIMITS"])
+if "OTP_PREFIX_RATE_LIMITS" in os.environ:
+    # Sends per 9-digit number block (SMS pumping defence); "" turns it off, e.g.
+    # for load tests that send to consecutive numbers.
+    CIAM_OTP["PREFIX_RATE_LIMITS"] = parse_rates(os.environ["OTP_PREFIX_RATE_LIMITS"])
+if "OTP_CONVERSION_MONITOR" in os.environ:
+    # Off for load tests whose codes are never verified (they look like pumping).
+    CIAM_OTP["CONVERSION_MONITOR"] = {"ENABLED": env_bool("OTP_CONVERSION_MONITOR", True)}
+if "OTP_RATE_LIMIT_FAIL_OPEN" in os.environ:
+    # When Redis (the counters) is down: False answers 503, True sends uncounted.
+    CIAM_OTP["RATE_LIMIT_FAIL_OPEN"] = env_bool("OTP_RATE_LIMIT_FAIL_OPEN", False)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,164 @@
+"""System checks: misconfiguration and dangerous production settings are reported, not crashed on.
+
+The production warnings (``ciam_otp.W0xx``) fire only with ``DEBUG = False``;
+a per-process rate-limit cache is refused by django-ratelimit's own checks,
+which the app relies on instead of repeating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import current_app
+from django.core import checks
+
+from django_ciam_otp.checks import check_settings
+
+FILEBASED = "django_ciam_otp.backends.sms.filebased.SMSBackend"
+REDIS_CACHE = {
+    "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+}
+
+
+def ids(messages: list[checks.CheckMessage]) -> set[str]:
+    return {m.id for m in messages if m.id}
+
+
+@pytest.fixture
+def production(settings: Any, tmp_path: Any) -> Iterator[Any]:
+    """A configuration fit for production: every check passes; tests break one thing each."""
+    settings.DEBUG = False
+    settings.CACHES = REDIS_CACHE
+    settings.CIAM_OTP = {
+        "HASH_KEY": "a-long-random-value-kept-apart-from-SECRET_KEY",
+        "SMS_BACKEND": FILEBASED,
+        "SMS_FILE_PATH": str(tmp_path),
+    }
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = False  # as with CELERY_BROKER_URL set
+    yield settings
+    current_app.conf.task_always_eager = eager
+
+
+def test_production_configuration_passes(production):
+    assert check_settings() == []
+
+
+def test_debug_true_silences_the_production_warnings(production):
+    production.DEBUG = True
+    production.CIAM_OTP = {"SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend"}
+    current_app.conf.task_always_eager = True
+    assert check_settings() == []
+
+
+def test_missing_hash_key_is_w010(production):
+    production.CIAM_OTP = {**production.CIAM_OTP, "HASH_KEY": None}
+    (message,) = check_settings()
+    assert message.id == "ciam_otp.W010"
+    assert message.level == checks.WARNING
+    assert "SECRET_KEY" in message.msg
+
+
+@pytest.mark.parametrize("backend", ["console", "locmem"])
+def test_non_delivering_sms_backend_is_w011(production, backend):
+    path = f"django_ciam_otp.backends.sms.{backend}.SMSBackend"
+    production.CIAM_OTP = {**production.CIAM_OTP, "SMS_BACKEND": path}
+    assert ids(check_settings()) == {"ciam_otp.W011"}
+
+
+def test_eager_celery_is_w012(production):
+    current_app.conf.task_always_eager = True
+    (message,) = check_settings()
+    assert message.id == "ciam_otp.W012"
+    assert "CELERY_BROKER_URL" in message.hint
+
+
+def test_test_recipients_in_production_is_an_error(production):
+    production.CIAM_OTP = {**production.CIAM_OTP, "TEST_RECIPIENTS_ENABLED": True}
+    (message,) = check_settings()
+    assert (message.id, message.level) == ("ciam_otp.E009", checks.ERROR)
+    production.CIAM_OTP = {**production.CIAM_OTP, "ALLOW_TEST_RECIPIENTS_IN_PRODUCTION": True}
+    assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+        "django.core.cache.backends.filebased.FileBasedCache",
+        "django.core.cache.backends.db.DatabaseCache",
+    ],
+)
+def test_per_process_or_non_atomic_rate_limit_cache_is_w013(production, backend):
+    production.CACHES = {"default": {"BACKEND": backend, "LOCATION": "x"}}
+    (message,) = check_settings()
+    assert message.id == "ciam_otp.W013"
+    assert "Redis" in message.hint
+
+
+def test_rate_limit_cache_alias_is_the_one_checked(production):
+    production.CACHES = {
+        **REDIS_CACHE,
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    production.RATELIMIT_USE_CACHE = "local"
+    assert ids(check_settings()) == {"ciam_otp.W013"}
+
+
+def test_django_ratelimit_agrees_when_installed(settings):
+    """Sites that also install django_ratelimit get its own error for the same cache."""
+    from django_ratelimit.checks import check_caches
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert "django_ratelimit.E003" in ids(check_caches(None))
+    settings.CACHES = REDIS_CACHE
+    assert check_caches(None) == []
+
+
+def test_checks_run_through_manage_py_check(production):
+    """Registered with Django: ``manage.py check`` shows them (here the W011 of locmem)."""
+    production.CIAM_OTP = {
+        **production.CIAM_OTP,
+        "SMS_BACKEND": "django_ciam_otp.backends.sms.locmem.SMSBackend",
+    }
+    assert "ciam_otp.W011" in ids(checks.run_checks())
+
+
+# --- configuration errors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"HASH_KEYS": "typo"}, "ciam_otp.E002"),
+        ({"SMS_BACKEND": "no.such.Backend"}, "ciam_otp.E003"),
+        ({"SMS_RATE_LIMITS": ["1 per minute"]}, "ciam_otp.E004"),
+        ({"SMS_RATE_LIMITS": "1/30s"}, "ciam_otp.E004"),
+        ({"PHONE_REGIONS": ["XX"]}, "ciam_otp.E005"),
+        ({"PHONE_REGIONS": []}, "ciam_otp.E005"),
+        ({"TOKEN_TTL": 5}, "ciam_otp.E006"),
+        ({"MAX_RECIPIENT_FAILURES": 1000}, "ciam_otp.E006"),
+        ({"DELIVERY_MAX_RETRIES": -1}, "ciam_otp.E006"),
+        ({"DELIVERY_CLAIM_LEASE": 0}, "ciam_otp.E006"),
+        ({"USER_PHONE_FIELD": "no_such_field"}, "ciam_otp.E007"),
+        ({"SMS_FILE_PATH": None}, "ciam_otp.E008"),
+    ],
+)
+def test_misconfiguration_is_an_error(production, override, expected):
+    production.CIAM_OTP = {**production.CIAM_OTP, **override}
+    messages = check_settings()
+    assert expected in ids(messages), messages
+    assert all(m.level == checks.ERROR for m in messages if m.id == expected)
+
+
+def test_short_default_code_is_w001(production):
+    production.CIAM_OTP = {**production.CIAM_OTP, "DEFAULT_CODE_LENGTH": 4}
+    assert ids(check_settings()) == {"ciam_otp.W001"}
+
+
+def test_settings_must_be_a_dict(settings):
+    settings.CIAM_OTP = ["HASH_KEY"]
+    assert ids(check_settings()) == {"ciam_otp.E001"}
