@@ -3,5 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("django_ciam_otp.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # the pages' language switcher
+    path("", include("django_ciam_otp.urls")),  # /otp/send, /otp/verify, /otp/schema
+    path("", include("example_project.demo.urls")),  # sign up, log in, reset, account pages
 ]

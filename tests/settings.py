@@ -15,10 +15,16 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
     "django_ciam_otp",
+    # The example project's pages (tests/test_example_pages.py, tests/browser/): its
+    # Profile table must exist in the test database; its URLs are mounted only by
+    # tests that set ROOT_URLCONF = "example_project.urls".
+    "example_project.demo",
 ]
+STATIC_URL = "static/"
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,4 +1,9 @@
-"""``load_demo_data``: the seed document's own clients and auth sources, so its samples work verbatim."""
+"""``load_demo_data``: the seed's own clients and auth sources, so its samples work verbatim.
+
+It also creates the client the demo's own pages act as (``CIAM_OTP["SITE_CLIENT_ID"]``,
+``DEMO_SITE_CLIENT`` by default) with a random secret nobody needs: the pages
+call the Python API, which takes the client object, not its secret.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from django_ciam_otp.conf import otp_settings
 from django_ciam_otp.models import AuthSource, OTPClient
 from django_ciam_otp.services import create_client
 
@@ -42,3 +48,14 @@ class Command(BaseCommand):
                 defaults={"channel": channel, "name": name, "enabled": True},
             )
             self.stdout.write(f"auth source {source_id!r} ({channel}) ready")
+        self.site_client()
+
+    def site_client(self) -> None:
+        client_id = otp_settings.SITE_CLIENT_ID or "DEMO_SITE_CLIENT"
+        client = OTPClient.objects.filter(client_id=client_id).first()
+        if client is None:
+            create_client("Demo site pages", client_id=client_id)  # random secret
+        elif not client.enabled:
+            client.enabled = True
+            client.save(update_fields=["enabled"])
+        self.stdout.write(f"site client {client_id!r} ready")
