@@ -7,9 +7,11 @@ PYTHON312 ?= $(firstword $(shell command -v python3.12 2>/dev/null | xargs -r -I
 VENV6 ?= .venv-django6
 PY6 := $(VENV6)/bin/python
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
+ATTACK_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-django52 test-django6 lint bench clean
+.PHONY: install demo test test-django52 test-django6 lint bench attack-sim clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +48,19 @@ test-django6: $(VENV6)/.installed
 lint: install
 	$(VENV)/bin/ruff check django_ciam_otp tests example_project
 	$(VENV)/bin/ruff format --check django_ciam_otp tests example_project
+
+## bench: the send path against the floor of the stack on loopback PostgreSQL, Redis, gunicorn, Celery
+## and wrk (Debian packages postgresql, redis-server, wrk); about 3 minutes; see BENCHMARKS.md
+bench: install
+	@command -v wrk >/dev/null || { echo "ERROR: wrk not found: apt-get install -y wrk"; exit 1; }
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+## attack-sim: legitimate users and an SMS-pumping bot against the live example project (~3 minutes);
+## the attack's shape is in ATTACK_ARGS, e.g. ATTACK_ARGS="--bot-prefixes 8 --bot-burst 4 --bot-interval 1"
+attack-sim: install
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) -m bench.attack $(ATTACK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(VENV6) db.sqlite3 var

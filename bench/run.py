@@ -1,0 +1,419 @@
+"""``make bench``: the send path against the floor of the stack, on a live loopback stack.
+
+    python -m bench.run [--duration 4] [--sweep 1,4,8,16,32] [--connections 16]
+                        [--old-rows 1000000] [--deliveries 1000] [--out bench-results]
+
+One run (about two minutes on 2 cores), in this order, against PostgreSQL +
+Redis (cache) + Redis (broker) + gunicorn (2 gthread workers) + a Celery
+worker (locmem SMS backend), every load step bounded in time:
+
+1. a concurrency sweep: ``POST /bench/baseline`` and ``POST /otp/send`` at
+   each concurrency (wrk, closed loop, every request a distinct number);
+2. the main comparison at ``--connections``, rounds baseline, send, send,
+   baseline, with the server-side CPU each request cost (gunicorn, Celery,
+   PostgreSQL, Redis, from /proc);
+3. send paced at half its peak rate (p50/p99);
+4. SQL queries and Redis round-trips per send (in-process probe);
+5. scale: send p50 at a fixed rate on an empty token table, with
+   ``--old-rows`` old rows, and empty again;
+6. deliveries per second of the Celery worker against a no-op task on the
+   same worker and broker (rounds delivery, no-op, no-op, delivery);
+7. RSS of the gunicorn workers.
+
+Prints a summary; the last line is ``send/baseline throughput ratio: X.XX``.
+Writes every figure as JSON under ``--out`` (``bench/report.py`` turns runs
+into BENCHMARKS.md's table and the plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .oldrows import insert_old_rows
+from .stack import PYTHON, REPO, Stack, StackError, rss_mb, running_stack
+
+LUA = REPO / "bench" / "wrk" / "otp.lua"
+HEADS = REPO / "bench" / "data" / "cn_mobile_heads.txt"
+CLIENT_ID, CLIENT_SECRET = "TENANT_CLIENT_ID", "TENANT_CLIENT_SECRET"  # load_demo_data
+SEND, BASELINE = "/otp/send", "/bench/baseline"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Load:
+    """Runs wrk; keeps every request's phone number distinct across the whole run."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.next_request = 0
+        auth = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        self.env = {**os.environ, "BENCH_HEADS": str(HEADS), "BENCH_AUTH": f"Basic {auth}"}
+
+    def run(
+        self, path: str, *, connections: int, duration: float, rate: float | None = None
+    ) -> dict[str, Any]:
+        threads = 1  # one event loop drives ~20k req/s; more would take CPU from the server
+        env = {**self.env, "BENCH_THREADS": str(threads)}
+        env.pop("BENCH_RATE", None)
+        if rate:
+            env["BENCH_RATE"] = f"{rate:.3f}"
+        argv = [
+            shutil.which("wrk") or "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(duration))}s",
+            "--timeout",
+            "5s",
+            "-s",
+            str(LUA),
+            self.stack.url + path,
+            "--",
+            str(self.next_request),
+            str(threads),
+        ]
+        result = subprocess.run(  # noqa: S603
+            argv, env=env, capture_output=True, text=True, timeout=duration + 60, check=False
+        )
+        if result.returncode:
+            raise StackError(f"wrk failed ({result.returncode}): {result.stdout} {result.stderr}")
+        stats: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        self.next_request += stats["requests"] + 10 * connections + 1000
+        seconds = stats["duration_us"] / 1e6
+        errors = sum(
+            stats[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
+        )
+        stats.update(
+            path=path,
+            connections=connections,
+            rate=rate,
+            rps=stats["requests"] / seconds,
+            p50_ms=stats["p50_us"] / 1000,
+            p99_ms=stats["p99_us"] / 1000,
+            socket_errors=errors,
+        )
+        return stats
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Two rounds of one endpoint as one: total requests over total time, mean p50, worse p99."""
+    total = {
+        k: sum(r[k] for r in runs) for k in ("requests", "duration_us", "non2xx", "socket_errors")
+    }
+    return {
+        **runs[0],
+        **total,
+        "rps": total["requests"] / (total["duration_us"] / 1e6),
+        "p50_ms": statistics.mean(r["p50_ms"] for r in runs),
+        "p99_ms": max(r["p99_ms"] for r in runs),
+        "rounds": runs,
+    }
+
+
+def line(name: str, s: dict[str, Any]) -> str:
+    paced = f" at {s['rate']:.0f}/s" if s.get("rate") else ""
+    return (
+        f"{name:<9} c={s['connections']:<3}{paced:<10} {s['rps']:8.1f} req/s"
+        f"   p50 {s['p50_ms']:7.2f} ms"
+        f"   p99 {s['p99_ms']:7.2f} ms   non-2xx {s['non2xx']}   socket errors {s['socket_errors']}"
+    )
+
+
+def in_stack(stack: Stack, module: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    env = {**stack.env, "BENCH_WORKER_NAME": stack.worker_name}
+    result = subprocess.run(  # noqa: S603
+        [PYTHON, "-m", module, *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode:
+        raise StackError(f"{module} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def wait_for_queue(stack: Stack, timeout: float = 60) -> None:
+    """Let the worker finish the deliveries of the previous load run."""
+    broker = stack.broker.client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if broker.llen("celery") == 0 and broker.hlen("unacked") == 0:
+            return
+        time.sleep(0.1)
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            row.split(":", 1)[1].strip()
+            for row in Path("/proc/cpuinfo").read_text().splitlines()
+            if row.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        row for row in Path("/proc/meminfo").read_text().splitlines() if row.startswith("MemTotal")
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(mem.split()[1]) / 2**20, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load_before": os.getloadavg(),
+    }
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "started": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(),
+        "args": vars(args),
+    }
+    t0 = time.monotonic()
+    with running_stack(
+        log=log,
+        threads=args.threads,
+        keep_alive=args.keep_alive,
+        worker_concurrency=args.worker_concurrency,
+        durable=not args.no_fsync,
+    ) as stack:
+        load = Load(stack)
+        d = args.duration
+
+        log("warm-up")
+        for path in (BASELINE, SEND):
+            load.run(path, connections=args.connections, duration=2)
+
+        sweep: list[dict[str, Any]] = []
+        if args.sweep:
+            log("concurrency sweep (closed loop)")
+            for c in args.sweep:
+                for name, path in (("baseline", BASELINE), ("send", SEND)):
+                    wait_for_queue(stack)
+                    s = load.run(path, connections=c, duration=d)
+                    s["name"] = name
+                    sweep.append(s)
+                    log("  " + line(name, s))
+        results["sweep"] = sweep
+
+        log(f"main comparison at {args.connections} connections (baseline, send, send, baseline)")
+        rounds: dict[str, list[dict[str, Any]]] = {"baseline": [], "send": []}
+        cpu: dict[str, dict[str, float]] = {"baseline": {}, "send": {}}
+        for name in ("baseline", "send", "send", "baseline"):  # ABBA: cancels a linear drift
+            wait_for_queue(stack)
+            before = stack.cpu_snapshot()
+            s = load.run(
+                SEND if name == "send" else BASELINE, connections=args.connections, duration=d
+            )
+            wait_for_queue(stack)  # the deliveries of these sends are part of their cost
+            for group, ms in stack.cpu_used(before, stack.cpu_snapshot()).items():
+                cpu[name][group] = cpu[name].get(group, 0.0) + ms
+            rounds[name].append(s)
+            log("  " + line(name, s))
+        for name, groups in cpu.items():
+            requests = sum(r["requests"] for r in rounds[name])
+            per_request = {g: ms / requests for g, ms in groups.items()}
+            log(
+                f"  server CPU per {name} request: {sum(per_request.values()):.2f} ms ("
+                + ", ".join(
+                    f"{g} {ms:.2f}" for g, ms in sorted(per_request.items(), key=lambda kv: -kv[1])
+                )
+                + ")"
+            )
+            cpu[name] = {**per_request, "total": sum(per_request.values())}
+        results["cpu_ms_per_request"] = cpu
+        base, send = (combine(rounds["baseline"]), combine(rounds["send"]))
+        results["baseline"], results["send"] = base, send
+        peak = max([send["rps"]] + [s["rps"] for s in sweep if s["name"] == "send"])
+        half = peak / 2
+        log(f"send paced at half its peak ({peak:.0f} req/s)")
+        wait_for_queue(stack)
+        paced = load.run(SEND, connections=max(8, args.connections), duration=d * 1.5, rate=half)
+        results["send_half_peak"] = {**paced, "peak_rps": peak}
+        log("  " + line("send", paced))
+
+        log("queries and round-trips per send (in-process, Django test client)")
+        wait_for_queue(stack)
+        profile = ["--profile", str(Path(args.profile).resolve())] if args.profile else []
+        probe = in_stack(
+            stack, "bench.probe", "200", str(2_000_000_000 + load.next_request), *profile
+        )
+        results["probe"] = probe
+        log(
+            f"  SQL queries per send: {probe['sql_per_send']:.1f}; Redis round-trips per send: "
+            f"{probe['redis_cache_round_trips_per_send']:.1f} to the cache, "
+            f"{probe['redis_broker_round_trips_per_send']:.1f} to the broker"
+        )
+
+        if args.old_rows:
+            rate = min(half, args.scale_rate)
+            log(
+                f"scale: send p50 at {rate:.0f} req/s, empty token table vs "
+                f"{args.old_rows:,} old rows"
+            )
+
+            def truncate() -> None:
+                with stack.pg.connect() as conn:
+                    conn.autocommit = True
+                    conn.execute("TRUNCATE ciam_otp_otptoken")
+                    conn.execute("VACUUM ANALYZE ciam_otp_otptoken")
+
+            def measure(label: str) -> dict[str, Any]:
+                load.run(SEND, connections=8, duration=2, rate=rate)  # warm-up
+                wait_for_queue(stack)
+                s = load.run(SEND, connections=8, duration=d * 2, rate=rate)
+                log(f"  {label:<9}" + line("send", s))
+                return s
+
+            # empty, 1M rows, empty again (TRUNCATE): the ratio is taken against
+            # the mean of the two empty runs, so a drift of the machine cancels.
+            wait_for_queue(stack)
+            truncate()
+            empty = measure("empty:")
+            wait_for_queue(stack)
+            with stack.pg.connect() as conn:
+                conn.autocommit = True
+                client_pk = conn.execute(
+                    "SELECT id FROM ciam_otp_otpclient WHERE client_id = %s", (CLIENT_ID,)
+                ).fetchone()[0]
+                seconds = insert_old_rows(conn, client_pk, args.old_rows)
+                rows = conn.execute("SELECT count(*) FROM ciam_otp_otptoken").fetchone()[0]
+            log(f"  inserted {args.old_rows:,} old rows in {seconds:.1f} s ({rows:,} rows now)")
+            full = measure("1M rows:")
+            wait_for_queue(stack)
+            truncate()
+            empty_again = measure("empty:")
+            empty_p50 = (empty["p50_ms"] + empty_again["p50_ms"]) / 2
+            results["scale"] = {
+                "empty": {**empty, "p50_ms": empty_p50, "rounds": [empty, empty_again]},
+                "old_rows": full,
+                "rows": rows,
+                "insert_seconds": seconds,
+                "p50_ratio": full["p50_ms"] / empty_p50,
+            }
+
+        if args.deliveries:
+            log(
+                f"delivery throughput: 2 x {args.deliveries} deliveries vs "
+                f"2 x {args.deliveries} no-op tasks"
+            )
+            wait_for_queue(stack)
+            delivery = in_stack(stack, "bench.delivery", str(args.deliveries))
+            results["delivery"] = delivery
+            log(
+                f"  deliveries {delivery['delivery_per_s']:.0f}/s ({delivery['delivered']} sent), "
+                f"no-op tasks {delivery['noop_per_s']:.0f}/s"
+            )
+
+        results["web_worker_rss_mb"] = [rss_mb(pid) for pid in stack.web_workers()]
+        results["load_after"] = os.getloadavg()
+    results["seconds"] = time.monotonic() - t0
+    return results
+
+
+def summary(r: dict[str, Any]) -> list[str]:
+    ratio = r["send"]["rps"] / r["baseline"]["rps"]
+    out = ["", "=== summary (targets from issue 6) ==="]
+    out.append(line("baseline", r["baseline"]))
+    out.append(line("send", r["send"]))
+    h = r["send_half_peak"]
+    out.append(
+        f"send p99 at half peak ({h['rate']:.0f} req/s): {h['p99_ms']:.2f} ms (target <= 25 ms: "
+        f"{'met' if h['p99_ms'] <= 25 else 'NOT met'})"
+    )
+    if "scale" in r:
+        s = r["scale"]
+        out.append(
+            f"send p50 empty table {s['empty']['p50_ms']:.2f} ms, with {s['rows']:,} rows "
+            f"{s['old_rows']['p50_ms']:.2f} ms: ratio {s['p50_ratio']:.2f} (target <= 1.15: "
+            f"{'met' if s['p50_ratio'] <= 1.15 else 'NOT met'})"
+        )
+    if "delivery" in r:
+        dlv = r["delivery"]
+        out.append(
+            f"delivery {dlv['delivery_per_s']:.0f}/s vs no-op task {dlv['noop_per_s']:.0f}/s: "
+            f"ratio {dlv['ratio']:.2f} (target >= 0.5: "
+            f"{'met' if dlv['delivery_per_s'] >= 0.5 * dlv['noop_per_s'] else 'NOT met'})"
+        )
+    rss = max(r["web_worker_rss_mb"])
+    out.append(
+        f"gunicorn worker RSS: {', '.join(f'{x:.0f}' for x in r['web_worker_rss_mb'])} MB "
+        f"(target <= 80 MB: {'met' if rss <= 80 else 'NOT met'})"
+    )
+    p = r["probe"]
+    out.append(
+        f"per send: {p['sql_per_send']:.1f} SQL queries, "
+        f"{p['redis_cache_round_trips_per_send']:.1f} "
+        f"Redis round-trips (cache) + {p['redis_broker_round_trips_per_send']:.1f} (broker)"
+    )
+    out.append(f"send/baseline target >= 0.6: {'met' if ratio >= 0.6 else 'NOT met'}")
+    out.append(f"send/baseline throughput ratio: {ratio:.2f}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="django-ciam-otp send-path benchmark")
+    parser.add_argument(
+        "--duration", type=float, default=4, help="seconds per load step (main: x1.5)"
+    )
+    parser.add_argument(
+        "--sweep", default="1,4,8,16,32", help="connection counts for the plot; '' to skip"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=16, help="connections of the main comparison"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gthread threads per gunicorn worker"
+    )
+    parser.add_argument(
+        "--keep-alive",
+        type=int,
+        default=0,
+        help="gunicorn --keep-alive (0: one request per connection)",
+    )
+    parser.add_argument("--worker-concurrency", type=int, default=4)
+    parser.add_argument("--old-rows", type=int, default=1_000_000)
+    parser.add_argument("--scale-rate", type=float, default=50, help="max req/s of the scale runs")
+    parser.add_argument("--deliveries", type=int, default=1000)
+    parser.add_argument(
+        "--profile", help="also write a pyinstrument profile of 200 sends (HTML, and .txt beside)"
+    )
+    parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
+    parser.add_argument("--out", default=str(REPO / "bench-results"))
+    args = parser.parse_args()
+    args.sweep = [int(x) for x in args.sweep.split(",") if x.strip()]
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install -y wrk")
+    results = bench(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{results['started'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=1))
+    log(f"\nresults written to {path} ({results['seconds']:.0f} s)")
+    for text in summary(results):
+        log(text)
+
+
+if __name__ == "__main__":
+    main()
