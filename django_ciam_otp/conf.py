@@ -73,8 +73,6 @@ DEFAULTS: dict[str, Any] = {
     # Limits per API client and per client IP address (answered with 429).
     "CLIENT_RATE_LIMITS": ["600/m"],
     "IP_RATE_LIMITS": ["60/m", "600/h"],
-    # Cache alias holding the counters (use Redis in production).
-    "RATE_LIMIT_CACHE": "default",
     # When the cache cannot be reached: refuse with 503 (False) or let the
     # request through without counting (True).
     "RATE_LIMIT_FAIL_OPEN": False,

@@ -11,10 +11,12 @@ than waited for on every counter.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from unittest import mock
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
 from django_ciam_otp import crypto, delivery, ratelimits, services, tasks
@@ -124,6 +126,18 @@ def test_purge_task_sweeps_then_keeps_the_token_log_for_its_retention(client_fac
         clock.shift(dt.timedelta(hours=1))
         assert tasks.purge_otp_tokens.apply().get() == 1
         assert not OTPToken.objects.exists()
+
+
+def test_purge_command_also_gives_back_the_quota_of_deliveries_that_never_ran(client_factory):
+    with time_machine.travel(START, tick=False) as clock:
+        client = client_factory(sms_quota=5).client
+        queued_token(client)
+        clock.shift(dt.timedelta(minutes=10))
+        out = io.StringIO()
+        call_command("purge_otp_tokens", "--older-than", "3600", stdout=out)
+        assert out.getvalue().strip() == "0"  # kept for the log ...
+        assert OTPToken.objects.get().delivery_status == DeliveryStatus.EXPIRED
+        assert Quota.objects.get().used == 0  # ... but its quota is back
 
 
 # --- rate limits -----------------------------------------------------------------------------

@@ -7,11 +7,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from django_ciam_otp.delivery import expire_stale_deliveries
 from django_ciam_otp.services import purge_expired_tokens
 
 
 class Command(BaseCommand):
-    help = "Delete OTP tokens whose otp_token has expired; prints the number deleted."
+    help = (
+        "Close deliveries that expired in the queue (their quota comes back), then delete "
+        "OTP tokens whose otp_token has expired; prints the number deleted."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -23,5 +27,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The same order as the beat task: a token whose task never ran gives its
+        # quota back before its row can go.
+        expire_stale_deliveries()
         count = purge_expired_tokens(older_than=dt.timedelta(seconds=max(0, options["older_than"])))
         self.stdout.write(str(count))
