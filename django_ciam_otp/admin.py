@@ -36,7 +36,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import crypto
+from . import abuse, crypto
 from .conf import otp_settings
 from .dashboard import build_dashboard
 from .exceptions import OTPError
@@ -48,7 +48,6 @@ from .forms import (
     QuotaForm,
     TopUpForm,
 )
-from . import abuse
 from .models import (
     AuthSource,
     BlockedPrefix,
@@ -817,7 +816,9 @@ class TestRecipientForm(forms.ModelForm):
             try:
                 data["recipient"] = normalise(recipient).key
             except OTPError:
-                self.add_error("recipient", gettext("Not a valid phone number or address for this channel."))
+                self.add_error(
+                    "recipient", gettext("Not a valid phone number or address for this channel.")
+                )
         return data
 
 
@@ -831,7 +832,9 @@ class TestRecipientAdmin(EnableDisableActions, admin.ModelAdmin):
     search_fields = ("recipient", "note")
     actions = ("enable", "disable")
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
         if not otp_settings.TEST_RECIPIENTS_ENABLED:
             messages.warning(
                 request,

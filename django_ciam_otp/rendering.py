@@ -26,7 +26,10 @@ def render_email(message: OTPMessage) -> tuple[str, str, str]:
     context = message.template_context()
     with translation.override(message.language or None):
         subject = render_to_string(
-            [f"django_ciam_otp/email/{message.usage}_subject.txt", "django_ciam_otp/email/subject.txt"],
+            [
+                f"django_ciam_otp/email/{message.usage}_subject.txt",
+                "django_ciam_otp/email/subject.txt",
+            ],
             context,
         )
         text = render_to_string(

@@ -40,7 +40,9 @@ def error_response(error: OTPError, *, status: int | None = None) -> Response:
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, InvalidClient):
-        headers["WWW-Authenticate"] = f'Basic realm="{BasicClientAuthentication.www_authenticate_realm}"'
+        headers["WWW-Authenticate"] = (
+            f'Basic realm="{BasicClientAuthentication.www_authenticate_realm}"'
+        )
     return Response(
         error.as_dict(),
         status=status or error.status,
@@ -123,7 +125,9 @@ class SendOTPView(OTPAPIView):
     def post(self, request: Request) -> Response:
         data = self.body(request)
         key = request.headers.get(idempotency.HEADER)
-        claim = idempotency.IdempotentRequest(request.user.pk, key, data) if key is not None else None
+        claim = (
+            idempotency.IdempotentRequest(request.user.pk, key, data) if key is not None else None
+        )
         if claim is not None:
             replay = claim.begin()
             if replay is not None:

@@ -317,7 +317,7 @@ def test_client_enable_disable_and_last_used(admin_client, api, api_client, sms_
 
 
 def response_row(response: Any, text: str) -> str:
-    """The change list row mentioning ``text`` (only the result table: the nav sidebar has rows too)."""
+    """The result-table row mentioning ``text`` (the nav sidebar has rows too)."""
     results = html(response).split('id="result_list"', 1)[1]
     return next(r for r in results.split("<tr") if text in r)
 
@@ -853,7 +853,13 @@ def test_test_recipient_admin_normalises(admin_client):
 
     response = admin_client.post(
         "/admin/ciam_otp/testrecipient/add/",
-        {"channel": "sms", "recipient": "+86 138-0000-0000", "code": "246810", "note": "", "enabled": "on"},
+        {
+            "channel": "sms",
+            "recipient": "+86 138-0000-0000",
+            "code": "246810",
+            "note": "",
+            "enabled": "on",
+        },
     )
     assert response.status_code == 302, response.content
     assert TestRecipient.objects.get().recipient == "+8613800000000"
@@ -867,7 +873,6 @@ def test_test_recipient_admin_normalises(admin_client):
 @pytest.mark.django_db
 def test_blocked_prefix_unblock_action(admin_client):
     from django_ciam_otp import abuse
-    from django_ciam_otp.models import BlockedPrefix
 
     blocked = abuse.block_prefix("861361234", abuse.Conversion(10, 0))
     page = admin_client.get("/admin/ciam_otp/blockedprefix/")

@@ -31,11 +31,17 @@ def test_body_too_large(api, api_client, settings):
 @pytest.mark.parametrize(
     "body,error",
     [
-        ({"usage": "login", "phone_number": "13612345678", "auth_source_id": "a\x00b"}, "invalid_auth_source"),
+        (
+            {"usage": "login", "phone_number": "13612345678", "auth_source_id": "a\x00b"},
+            "invalid_auth_source",
+        ),
         ({"usage": "signup", "email": "a\x00b@example.com"}, "malformed_email"),
         ({"usage": "signup", "phone_number": "136\x0012345678"}, "malformed_phone_number"),
         ({"usage": "sign\x00up", "phone_number": "13612345678"}, "invalid_request"),
-        ({"usage": "login", "phone_number": "13612345678", "auth_source_id": "x" * 10_000}, "invalid_auth_source"),
+        (
+            {"usage": "login", "phone_number": "13612345678", "auth_source_id": "x" * 10_000},
+            "invalid_auth_source",
+        ),
         ({"usage": "signup", "email": "\ud800@example.com"}, "malformed_email"),
         ({"usage": "signup", "phone_number": "\u202e13612345678"}, "malformed_phone_number"),
         ({"usage": "signup", "phone_number": "١٣٦١٢٣٤٥٦٧٨"}, None),  # Arabic-Indic digits normalise
@@ -62,18 +68,31 @@ def test_lone_surrogate_in_raw_json(api, api_client):
 
 @pytest.mark.parametrize(
     "otp_token,otp",
-    [("a\x00b", "123456"), ("x" * 600, "123456"), ("tok", "1" * 10_000), ("tok", "\x00"), ("tok", "１２３４５６")],
+    [
+        ("a\x00b", "123456"),
+        ("x" * 600, "123456"),
+        ("tok", "1" * 10_000),
+        ("tok", "\x00"),
+        ("tok", "１２３４５６"),
+    ],
 )
 def test_odd_verify_fields(api, api_client, otp_token, otp):
     response = api.verify(
-        {"otp_token": otp_token, "otp": otp, "phone_number": "13612345678", "usage": "signup"}, auth=api_client
+        {"otp_token": otp_token, "otp": otp, "phone_number": "13612345678", "usage": "signup"},
+        auth=api_client,
     )
     assert response.status_code == 400
     assert response.json()["error"] in {"invalid_request", "invalid_otp_token"}
 
 
 def test_authorization_header_garbage(api, api_client):
-    for header in ["Basic " + "A" * 100_000, "Basic ====", "basic dGVzdDp0ZXN0", "Basic\tdGVzdDp0ZXN0", "Basic Zm9vOmJhcg== extra"]:
+    for header in [
+        "Basic " + "A" * 100_000,
+        "Basic ====",
+        "basic dGVzdDp0ZXN0",
+        "Basic\tdGVzdDp0ZXN0",
+        "Basic Zm9vOmJhcg== extra",
+    ]:
         response = api.send({"usage": "signup", "phone_number": "13612345678"}, auth=header)
         assert_contract_error(response, status=401, error="invalid_client")
     assert not OTPToken.objects.exists()
@@ -83,10 +102,17 @@ def test_content_type_variants(api, api_client):
     body = {"usage": "signup", "phone_number": "13612345678"}
     import json
 
-    ok = api.post("/otp/send", json.dumps(body), auth=api_client, content_type="application/json; charset=utf-8")
+    ok = api.post(
+        "/otp/send",
+        json.dumps(body),
+        auth=api_client,
+        content_type="application/json; charset=utf-8",
+    )
     assert ok.status_code == 200
     for content_type in ["text/plain", "application/xml", "multipart/form-data; boundary=x"]:
-        response = api.post("/otp/send", json.dumps(body), auth=api_client, content_type=content_type)
+        response = api.post(
+            "/otp/send", json.dumps(body), auth=api_client, content_type=content_type
+        )
         assert_contract_error(response, status=415)
 
 

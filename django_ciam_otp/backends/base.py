@@ -43,7 +43,10 @@ class OTPMessage:
         }
 
     def __repr__(self) -> str:  # never show the code in a traceback or log line
-        return f"OTPMessage(channel={self.channel!r}, usage={self.usage!r}, token_id={self.token_id!r})"
+        return (
+            f"OTPMessage(channel={self.channel!r}, usage={self.usage!r}, "
+            f"token_id={self.token_id!r})"
+        )
 
 
 class DeliveryError(Exception):
