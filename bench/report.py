@@ -27,6 +27,16 @@ METRICS: list[tuple[str, list[Callable[[Run], float]], str]] = [
         ".3f",
     ),
     (
+        "send throughput, worker paused: the web tier alone (req/s)",
+        [lambda r: r.get("send_worker_paused", {}).get("rps", float("nan"))],
+        ".0f",
+    ),
+    (
+        "web tier alone / baseline",
+        [lambda r: r.get("send_worker_paused", {}).get("rps", float("nan")) / r["baseline"]["rps"]],
+        ".3f",
+    ),
+    (
         "baseline p50 / p99 at the main concurrency (ms)",
         [lambda r: r["baseline"]["p50_ms"], lambda r: r["baseline"]["p99_ms"]],
         ".1f",

@@ -12,6 +12,8 @@ worker (locmem SMS backend), every load step bounded in time:
 2. the main comparison at ``--connections``, rounds baseline, send, send,
    baseline, with the server-side CPU each request cost (gunicorn, Celery,
    PostgreSQL, Redis, from /proc);
+   then send again with the worker's consumer paused (the web tier alone, as
+   with workers on other machines; the deliveries are drained afterwards);
 3. send paced at half its peak rate (p50/p99);
 4. SQL queries and Redis round-trips per send (in-process probe);
 5. scale: send p50 at a fixed rate on an empty token table, with
@@ -41,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .celery_control import add_consumer, cancel_consumer
 from .oldrows import insert_old_rows
 from .stack import PYTHON, REPO, Stack, StackError, rss_mb, running_stack
 
@@ -245,6 +248,25 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["cpu_ms_per_request"] = cpu
         base, send = (combine(rounds["baseline"]), combine(rounds["send"]))
         results["baseline"], results["send"] = base, send
+
+        # The same send with the worker's consumer paused: the deliveries wait in
+        # Redis and are drained afterwards. This is the web tier alone, as in
+        # production where workers run on other machines; the main figure above
+        # has the worker delivering on the same two cores as gunicorn.
+        log("send with the worker paused (web tier alone; deliveries drained after)")
+        broker_url = stack.env["CELERY_BROKER_URL"]
+        paused_rounds = []
+        for _ in range(2):
+            wait_for_queue(stack)
+            cancel_consumer(broker_url, stack.worker_name)
+            try:
+                s = load.run(SEND, connections=args.connections, duration=d)
+            finally:
+                add_consumer(broker_url, stack.worker_name)
+            paused_rounds.append(s)
+            log("  " + line("send", s))
+        wait_for_queue(stack, timeout=120)
+        results["send_worker_paused"] = combine(paused_rounds)
         peak = max([send["rps"]] + [s["rps"] for s in sweep if s["name"] == "send"])
         half = peak / 2
         log(f"send paced at half its peak ({peak:.0f} req/s)")
@@ -367,6 +389,12 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"{p['redis_cache_round_trips_per_send']:.1f} "
         f"Redis round-trips (cache) + {p['redis_broker_round_trips_per_send']:.1f} (broker)"
     )
+    if "send_worker_paused" in r:
+        alone = r["send_worker_paused"]
+        out.append(
+            line("send, worker paused", alone)
+            + f"; web tier alone / baseline: {alone['rps'] / r['baseline']['rps']:.2f}"
+        )
     out.append(f"send/baseline target >= 0.6: {'met' if ratio >= 0.6 else 'NOT met'}")
     out.append(f"send/baseline throughput ratio: {ratio:.2f}")
     return out
