@@ -12,6 +12,15 @@ signals catch it early, before the provider's own defences:
   ``MIN_SENDS`` sends in the window has a verified/sent ratio below
   ``MIN_RATIO``, it is blocked for ``COOLDOWN`` seconds (a ``BlockedPrefix``
   row the admin shows and can lift) and ``prefix_blocked`` fires.
+
+On Redis the send's counters ride in the rate limits' round trip
+(:func:`send_counters`, ``ratelimits.count_send``): counted before the send
+and handed back with the recipient's hits when nothing is sent. Blocks are
+read from a per-process copy of the table (``snapshots.py``): a block or an
+unblock saved in another process applies within ``LOOKUP_CACHE_SECONDS``.
+While the cache is known to be down (``ratelimits.cache_is_down()``) the
+monitor neither counts nor reads: it waits for no timeout and never fails a
+send.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.utils import timezone
 
-from . import signals
+from . import ratelimits, signals, snapshots
 from .conf import otp_settings
 from .exceptions import RateLimitExceeded
 from .models import BlockedPrefix
@@ -49,19 +58,25 @@ def _monitor() -> dict:  # type: ignore[type-arg]
     return config
 
 
+def blocked_error(prefix: str) -> RateLimitExceeded | None:
+    """The refusal for ``prefix`` while the conversion monitor blocks it, else ``None``."""
+    until = snapshots.blocked_prefixes.get().get(prefix)
+    now = timezone.now()
+    if until is None or until <= now:
+        return None
+    # blocked_until > now refuses, so the block is over once that many whole seconds passed.
+    wait = int((until - now).total_seconds()) + 1
+    return RateLimitExceeded(
+        retry_after=wait,
+        description="Codes to numbers like this one are paused. Try again later.",
+    )
+
+
 def check_blocked(prefix: str) -> None:
     """Raise ``RateLimitExceeded`` while ``prefix`` is blocked by the conversion monitor."""
-    until = (
-        BlockedPrefix.objects.filter(prefix=prefix, blocked_until__gt=timezone.now())
-        .values_list("blocked_until", flat=True)
-        .first()
-    )
-    if until is not None:
-        wait = int((until - timezone.now()).total_seconds()) + 1
-        raise RateLimitExceeded(
-            retry_after=wait,
-            description="Codes to numbers like this one are paused. Try again later.",
-        )
+    error = blocked_error(prefix)
+    if error is not None:
+        raise error
 
 
 # --- conversion counters ----------------------------------------------------------------
@@ -87,49 +102,93 @@ def _keys(scope: str, kind: str, now: float | None = None) -> list[str]:
     return [f"ciam_otp:conv:{scope}:{kind}:{b}" for b in range(current - BUCKETS + 1, current + 1)]
 
 
+def _timeout() -> int:
+    return int(_monitor()["WINDOW"]) + _bucket_width()
+
+
 def _count(scope: str, kind: str) -> None:
+    if ratelimits.cache_is_down():  # each call would wait for a timeout
+        return
     key = _keys(scope, kind)[-1]
     cache = _cache()
-    timeout = int(_monitor()["WINDOW"]) + _bucket_width()
     try:
-        if not cache.add(key, 1, timeout):
+        if not cache.add(key, 1, _timeout()):
             cache.incr(key)
     except Exception:  # noqa: BLE001 - monitoring must never fail a send
+        ratelimits.trip_breaker()
         logger.warning("conversion monitor could not count (cache unavailable)")
 
 
+def _sum(keys: list[str], values: dict[str, int]) -> int:
+    return sum(int(values.get(k) or 0) for k in keys)
+
+
 def conversion(scope: str) -> Conversion:
-    """Sends and verifications of ``scope`` in the window.
+    """Sends and verifications of ``scope`` in the window (0 and 0 while the cache is down).
 
     ``scope`` is ``prefix:<digits>`` or ``client:<pk>``.
     """
+    if ratelimits.cache_is_down():
+        return Conversion(0, 0)
     sends_keys, verify_keys = _keys(scope, "s"), _keys(scope, "v")
     try:
         values = _cache().get_many(sends_keys + verify_keys)
     except Exception:  # noqa: BLE001
+        ratelimits.trip_breaker()
         return Conversion(0, 0)
-    return Conversion(
-        sends=sum(int(values.get(k, 0)) for k in sends_keys),
-        verifications=sum(int(values.get(k, 0)) for k in verify_keys),
-    )
+    return Conversion(sends=_sum(sends_keys, values), verifications=_sum(verify_keys, values))
 
 
-def record_send(prefix: str | None, client_pk: int) -> None:
-    """Count a send; block the prefix when its conversion has fallen too low."""
+@dataclass(frozen=True)
+class SendCounters:
+    """The monitor's counters of one send, for ``ratelimits.count_send`` to bump and read."""
+
+    counters: tuple[ratelimits.Counter, ...] = ()
+    #: The prefix's send buckets and verification buckets, each to be added up.
+    sums: tuple[tuple[str, ...], ...] = ()
+
+
+def send_counters(prefix: str | None, client_pk: int) -> SendCounters:
+    """What :func:`record_send` would count and add up, to do in the rate limits' round trip."""
+    if not _monitor().get("ENABLED", True):
+        return SendCounters()
+    now = time.time()
+    timeout = _timeout()
+    counters = [ratelimits.Counter(_keys(f"client:{client_pk}", "s", now)[-1], timeout)]
+    if prefix is None:
+        return SendCounters(tuple(counters))
+    scope = f"prefix:{prefix}"
+    counters.append(ratelimits.Counter(_keys(scope, "s", now)[-1], timeout))
+    sums = (tuple(_keys(scope, "s", now)), tuple(_keys(scope, "v", now)))
+    return SendCounters(tuple(counters), sums)
+
+
+def record_send(prefix: str | None, client_pk: int, counted: list[int] | None = None) -> None:
+    """Count a send; block the prefix when its conversion has fallen too low.
+
+    ``counted``: the prefix's sends and verifications in the window (the sums
+    of :func:`send_counters`) after ``ratelimits.count_send`` counted this
+    send, so nothing is left to count here; ``None`` counts and reads now.
+    """
     if not _monitor().get("ENABLED", True):
         return
-    _count(f"client:{client_pk}", "s")
-    if prefix is None:
+    if counted is None:
+        _count(f"client:{client_pk}", "s")
+        if prefix is None:
+            return
+        _count(f"prefix:{prefix}", "s")
+        stats = conversion(f"prefix:{prefix}")
+    elif prefix is None or len(counted) != 2:
         return
-    scope = f"prefix:{prefix}"
-    _count(scope, "s")
-    stats = conversion(scope)
+    else:
+        stats = Conversion(sends=counted[0], verifications=counted[1])
     config = _monitor()
     if stats.sends >= int(config["MIN_SENDS"]) and stats.ratio < float(config["MIN_RATIO"]):
         block_prefix(prefix, stats)
 
 
 def record_verification(prefix: str | None, client_pk: int) -> None:
+    """Count a verification (of a code that was sent, not a test recipient's)."""
     if not _monitor().get("ENABLED", True):
         return
     _count(f"client:{client_pk}", "v")
@@ -158,8 +217,18 @@ def block_prefix(prefix: str, stats: Conversion) -> BlockedPrefix:
 
 
 def unblock_prefix(prefix: str) -> int:
-    """Lift a block now (the admin's action); returns how many blocks were lifted."""
-    _cache().delete_many(_keys(f"prefix:{prefix}", "s") + _keys(f"prefix:{prefix}", "v"))
-    return BlockedPrefix.objects.filter(prefix=prefix, blocked_until__gt=timezone.now()).update(
+    """Lift a block now (the admin's action); returns how many blocks were lifted.
+
+    Applies at once in this process and within ``LOOKUP_CACHE_SECONDS`` in the others.
+    """
+    if not ratelimits.cache_is_down():
+        try:  # a fresh start, or the old sends would block the prefix again at once
+            _cache().delete_many(_keys(f"prefix:{prefix}", "s") + _keys(f"prefix:{prefix}", "v"))
+        except Exception:  # noqa: BLE001 - the block is lifted all the same
+            ratelimits.trip_breaker()
+            logger.warning("could not reset the conversion counters of an unblocked prefix")
+    lifted = BlockedPrefix.objects.filter(prefix=prefix, blocked_until__gt=timezone.now()).update(
         blocked_until=timezone.now()
     )
+    snapshots.table_changed(BlockedPrefix)  # update() sends no post_save
+    return lifted

@@ -36,7 +36,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import abuse, crypto
+from . import abuse, crypto, snapshots
 from .conf import otp_settings
 from .dashboard import build_dashboard
 from .exceptions import OTPError
@@ -140,6 +140,7 @@ def _set_enabled(
 ) -> None:
     changing = list(queryset.filter(enabled=not enabled))
     queryset.model._default_manager.filter(pk__in=[o.pk for o in changing]).update(enabled=enabled)
+    snapshots.table_changed(queryset.model)  # update() sends no post_save
     log = gettext("Enabled.") if enabled else gettext("Disabled.")
     for obj in changing:
         modeladmin.log_change(request, obj, log)

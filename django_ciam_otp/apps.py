@@ -9,4 +9,5 @@ class CiamOtpConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        # checks registers the system checks; snapshots forgets its copies when rows are saved.
+        from . import checks, snapshots  # noqa: F401

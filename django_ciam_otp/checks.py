@@ -96,6 +96,7 @@ def _check_numbers() -> list[checks.CheckMessage]:
         "RECIPIENT_LOCKOUT_SECONDS": (1, 30 * 86400),
         "DELIVERY_MAX_RETRIES": (0, 20),
         "DELIVERY_CLAIM_LEASE": (1, 3600),
+        "LOOKUP_CACHE_SECONDS": (0, 300),
     }
     for name, (low, high) in bounds.items():
         value = getattr(otp_settings, name)

@@ -76,6 +76,11 @@ DEFAULTS: dict[str, Any] = {
     # When the cache cannot be reached: refuse with 503 (False) or let the
     # request through without counting (True).
     "RATE_LIMIT_FAIL_OPEN": False,
+    # Seconds each process reuses its copy of the auth sources and of the
+    # blocked prefixes instead of reading them on every send. A change saved in
+    # this process applies at once, one saved in another process (another web
+    # server, the admin) within this many seconds; 0 reads them on every send.
+    "LOOKUP_CACHE_SECONDS": 5,
     # --- abuse and cost control ----------------------------------------------------
     # Digits of the E.164 number (without "+") that make a prefix; 9 is a
     # mainland number block (country code + 3-digit range + 4-digit HLR block).

@@ -10,6 +10,7 @@ brute-forced offline without the key. Comparisons use ``hmac.compare_digest``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -39,7 +40,9 @@ def _key_material() -> list[bytes]:
     return [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
 
 
+@functools.lru_cache(maxsize=64)
 def _derive(key: bytes, purpose: str) -> bytes:
+    """The key for ``purpose``; cached by (key, purpose), so a new key is simply a new entry."""
     return hmac.new(key, b"django-ciam-otp:" + purpose.encode(), hashlib.sha256).digest()
 
 
@@ -106,7 +109,11 @@ def hash_recipient(recipient: str) -> str:
 
 
 def _fernet() -> Fernet:
-    raw = _derive(_key_material()[0], "broker-envelope")
+    return _fernet_for(_derive(_key_material()[0], "broker-envelope"))
+
+
+@functools.lru_cache(maxsize=8)
+def _fernet_for(raw: bytes) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(raw))
 
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.mail import mail_admins
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connections, router, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils import timezone, translation
 
-from . import abuse, crypto, ratelimits, signals
+from . import abuse, crypto, ratelimits, signals, snapshots
 from .conf import otp_settings
 from .exceptions import (
     DeliveryFailed,
@@ -34,7 +34,6 @@ from .exceptions import (
     InvalidRequest,
     OTPExpired,
     PhoneNumberIsUsed,
-    RateLimitExceeded,
     TemporarilyUnavailable,
     TooManyAttempts,
 )
@@ -52,6 +51,7 @@ from .models import (
     Usage,
     period_start_for,
 )
+from .sql import update_returning_supported as _update_returning_supported
 from .validators import Recipient, normalize_email, normalize_phone_number
 
 logger = logging.getLogger(__name__)
@@ -133,9 +133,11 @@ def _code_policy(auth_source_id: str | None, channel: str) -> CodePolicy:
         return CodePolicy(
             None, int(otp_settings.DEFAULT_CODE_LENGTH), int(otp_settings.DEFAULT_CODE_VALIDITY)
         )
-    if len(auth_source_id) > 64 or "\x00" in auth_source_id:  # cannot be an id (PostgreSQL refuses NUL)
+    # Cannot be an id (PostgreSQL refuses NUL).
+    if len(auth_source_id) > 64 or "\x00" in auth_source_id:
         raise InvalidAuthSource("Unknown or disabled auth source.")
-    source = AuthSource.objects.filter(pk=auth_source_id, enabled=True).first()
+    # A per-process copy of the enabled auth sources (see snapshots.py for how stale).
+    source = snapshots.auth_sources.get().get(auth_source_id)
     if source is None:
         raise InvalidAuthSource("Unknown or disabled auth source.")
     if source.channel != channel:
@@ -184,30 +186,96 @@ def _quotas_for(client: OTPClient, channel: str) -> list[Quota]:
 def consume_quota(client: OTPClient, channel: str) -> bool:
     """Take one message from the client's and the site-wide quota, or raise.
 
-    Each quota is one conditional UPDATE (``used < limit``, or the period has
-    rolled over), so concurrent sends never over-send. Call inside
-    ``transaction.atomic``: if the second quota refuses, the first is rolled back.
-    Returns whether any quota was consumed.
+    Returns whether any quota applies (and so was consumed). On PostgreSQL and
+    SQLite this is one ``UPDATE ... RETURNING`` that counts the message in
+    every quota of the channel (restarting a quota whose period rolled over)
+    and returns the new counts; if any is over its limit, the error is raised
+    and the transaction rolls back, taking the increments with it. Row locks
+    make concurrent sends queue on each quota row, so each sees the counts of
+    those before it: a quota never over-sends. (A send refused for quota thus
+    writes and rolls back a row version per quota; refusals are rare and
+    bounded by the rate limits.) Other databases take each quota as a
+    conditional ``UPDATE`` after a ``SELECT``.
+
+    Call inside ``transaction.atomic``: a refusal marks that transaction for
+    rollback (outside one, this opens its own).
     """
-    quotas = _quotas_for(client, channel)
-    for quota in quotas:
-        current = period_start_for(quota.period)
-        rolled_over = Q(period_start__lt=current)
-        updated = (
-            Quota.objects.filter(pk=quota.pk, limit__gt=0)
-            .filter(Q(used__lt=F("limit")) | rolled_over)
-            .update(
-                used=Case(When(rolled_over, then=Value(1)), default=F("used") + 1),
-                period_start=Case(
-                    When(rolled_over, then=Value(current)), default=F("period_start")
-                ),
-            )
-        )
-        if not updated:
+    if _update_returning_supported(connections[router.db_for_write(Quota)]):
+        return _consume_quota_returning(client, channel)
+    return _consume_quota_each(client, channel)
+
+
+def _consume_quota_returning(client: OTPClient, channel: str) -> bool:
+    using = router.db_for_write(Quota)
+    conn = connections[using]
+    qn = conn.ops.quote_name
+    meta = Quota._meta
+    col = {f.name: qn(f.column) for f in meta.concrete_fields}
+    now = timezone.now()
+    starts = {period: period_start_for(period, now) for period in QuotaPeriod.values}
+    adapt = conn.ops.adapt_datetimefield_value
+    # The start of the current period of each row's own period.
+    current = f"CASE {col['period']} WHEN %s THEN %s WHEN %s THEN %s ELSE %s END"
+    current_params = [
+        QuotaPeriod.DAILY,
+        adapt(starts[QuotaPeriod.DAILY]),
+        QuotaPeriod.MONTHLY,
+        adapt(starts[QuotaPeriod.MONTHLY]),
+        adapt(starts[QuotaPeriod.NONE]),
+    ]
+    rolled_over = f"{col['period_start']} < {current}"
+    sql = (
+        f"UPDATE {qn(meta.db_table)} SET "  # noqa: S608 - names from the model, values as params
+        f"{col['used']} = CASE WHEN {rolled_over} THEN 1 ELSE {col['used']} + 1 END, "
+        f"{col['period_start']} = CASE WHEN {rolled_over} THEN {current} "
+        f"ELSE {col['period_start']} END "
+        f"WHERE ({col['client']} = %s OR {col['client']} IS NULL) AND {col['channel']} = %s "
+        f"RETURNING {col['id']}, {col['client']}, {col['limit']}, {col['used']}, {col['period']}"
+    )
+    params = [*current_params, *current_params, *current_params, client.pk, channel]
+    with transaction.atomic(using=using, savepoint=False), conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if any(limit == 0 or used > limit for _, _, limit, used, _ in rows):
             raise _quota_error(channel)()
-        used_now = 1 if quota.period_start < current else quota.used + 1
-        transaction.on_commit(lambda q=quota, u=used_now, c=current: _quota_alarm(q, u, c))
+    for pk, client_id, limit, used, period in rows:
+        quota = Quota(
+            pk=pk, client_id=client_id, channel=channel, limit=limit, used=used, period=period
+        )
+        _alarm_on_commit(quota, used, starts[period], using)
+    return bool(rows)
+
+
+def _consume_quota_each(client: OTPClient, channel: str) -> bool:
+    """Each quota as a conditional UPDATE (``used < limit``, or the period has rolled over)."""
+    quotas = _quotas_for(client, channel)
+    with transaction.atomic(savepoint=False):
+        for quota in quotas:
+            current = period_start_for(quota.period)
+            rolled_over = Q(period_start__lt=current)
+            updated = (
+                Quota.objects.filter(pk=quota.pk, limit__gt=0)
+                .filter(Q(used__lt=F("limit")) | rolled_over)
+                .update(
+                    used=Case(When(rolled_over, then=Value(1)), default=F("used") + 1),
+                    period_start=Case(
+                        When(rolled_over, then=Value(current)), default=F("period_start")
+                    ),
+                )
+            )
+            if not updated:
+                raise _quota_error(channel)()
+            used_now = 1 if quota.period_start < current else quota.used + 1
+            _alarm_on_commit(quota, used_now, current, router.db_for_write(Quota))
     return bool(quotas)
+
+
+def _alarm_on_commit(quota: Quota, used: int, period_start: dt.datetime, using: str) -> None:
+    """Check the alarm thresholds after commit, if this send reached one (no query otherwise)."""
+    if quota.limit and any(
+        used * 100 >= t * quota.limit for t in otp_settings.QUOTA_ALARM_THRESHOLDS
+    ):
+        transaction.on_commit(lambda: _quota_alarm(quota, used, period_start), using=using)
 
 
 def _quota_alarm(quota: Quota, used: int, period_start: dt.datetime) -> None:
@@ -309,24 +377,32 @@ def send_otp(
     suppressed = usage == Usage.RESET_PASSWORD and user is None
 
     recipient_hash = crypto.hash_recipient(recipient.key)
-    # Caller counters (client, IP) stay counted whatever happens next; the
-    # recipient's and the prefix's are handed back when nothing is sent.
-    caller_charge = ratelimits.Charge()
-    ratelimits.check_client_and_ip(request, client.pk, caller_charge)
-    charge = ratelimits.Charge()
-    ratelimits.check_recipient(request, recipient.channel, recipient_hash, usage, charge)
-    prefix = abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None
     test_code = _test_code(recipient)
-    if prefix is not None and test_code is None:
-        try:
-            abuse.check_blocked(prefix)
-            ratelimits.check_prefix(request, prefix, charge)
-        except RateLimitExceeded:
-            charge.refund()
-            raise
+    # Only real deliveries count for the conversion monitor.
+    deliver = not suppressed and test_code is None
+    prefix = abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None
+    checked_prefix = prefix if test_code is None else None
+    monitor = abuse.send_counters(prefix, client.pk) if deliver else abuse.SendCounters()
+    # Client, IP, recipient, blocked prefix, prefix: one round trip on Redis.
+    # The caller's hits (client, IP) stay counted whatever happens next; the
+    # recipient's and the prefix's are handed back when nothing is sent.
+    charge = ratelimits.count_send(
+        request,
+        client_pk=client.pk,
+        channel=recipient.channel,
+        recipient_hash=recipient_hash,
+        usage=usage,
+        prefix=checked_prefix,
+        blocked=abuse.blocked_error(checked_prefix) if checked_prefix is not None else None,
+        counters=monitor.counters,
+        sums=monitor.sums,
+        marker=ratelimits.Counter(
+            _sent_marker(client.pk, recipient_hash, usage), otp_settings.TOKEN_TTL + 60
+        ),
+    )
 
     if suppressed and not quota_available(client, recipient.channel):
-        charge.refund()
+        charge.recipient.refund()
         raise _quota_error(recipient.channel)()
 
     raw_token = crypto.new_otp_token()
@@ -338,7 +414,7 @@ def send_otp(
     token = OTPToken(
         token_hash=token_hash,
         client=client,
-        auth_source=policy.auth_source,
+        auth_source_id=policy.auth_source.pk if policy.auth_source is not None else None,
         channel=recipient.channel,
         usage=usage,
         recipient_hash=recipient_hash,
@@ -362,7 +438,6 @@ def send_otp(
     # The plain code leaves this function only inside the sealed envelope.
     envelope = crypto.seal({"h": token_hash[:16], "c": code, "r": recipient.address})
 
-    deliver = not suppressed and test_code is None
     try:
         with transaction.atomic():
             if deliver:
@@ -371,16 +446,16 @@ def send_otp(
             if deliver:
                 transaction.on_commit(lambda: _enqueue(token, envelope))
     except (InsufficientSMSQuota, InsufficientEmailQuota):
-        charge.refund()
+        charge.recipient.refund()
         raise
     except TemporarilyUnavailable:
         _undo_send(token, charge)
-        caller_charge.refund()
         raise
 
-    _supersede_older(token)
+    if charge.marker_was_set:
+        _supersede_older(token)
     if deliver:
-        abuse.record_send(prefix, client.pk)
+        abuse.record_send(prefix, client.pk, charge.sums)
     signals.otp_sent.send(
         sender=OTPToken,
         token=token,
@@ -407,37 +482,57 @@ def _test_code(recipient: Recipient) -> str | None:
 
 
 def _enqueue(token: OTPToken, envelope: str) -> None:
-    """Publish the delivery task; any broker trouble becomes ``TemporarilyUnavailable``."""
+    """Publish the delivery task; any broker trouble becomes ``TemporarilyUnavailable``.
+
+    ``argsrepr``/``kwargsrepr`` name the arguments for Celery's logs and
+    events instead of letting it ``repr()`` them on every publish: cheaper,
+    and the envelope (sealed, but still the code) stays out of the logs.
+    """
     from .tasks import deliver_otp
 
     options: dict[str, Any] = {
         "retry": True,
         "retry_policy": dict(otp_settings.PUBLISH_RETRY_POLICY),
         "expires": token.code_expires_at,
+        "argsrepr": f"({token.pk}, '<sealed envelope>')",
+        "kwargsrepr": "{}",
     }
     if otp_settings.CELERY_QUEUE:
         options["queue"] = otp_settings.CELERY_QUEUE
-    if deliver_otp.app.conf.task_always_eager:
-        # No broker to fail; let a bug in the task surface instead of a 503.
-        deliver_otp.apply_async(args=(token.pk, envelope), **options)
-        return
     try:
         deliver_otp.apply_async(args=(token.pk, envelope), **options)
     except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types for "broker down"
+        if deliver_otp.app.conf.task_always_eager:
+            raise  # no broker to fail: a bug in the task surfaces instead of a 503
         logger.error("could not queue OTP delivery (token %s): %s", token.pk, type(exc).__name__)
         raise TemporarilyUnavailable() from exc
 
 
-def _undo_send(token: OTPToken, charge: ratelimits.Charge) -> None:
+def _undo_send(token: OTPToken, charge: ratelimits.SendCharge) -> None:
     """The task could not be queued: leave nothing consumed (no token, no quota, no counters)."""
     if token.pk is not None:
         give_back_quota(token)
         OTPToken.objects.filter(pk=token.pk).delete()
-    charge.refund()
+    charge.refund_all()
+
+
+def _sent_marker(client_pk: int, recipient_hash: str, usage: str) -> str:
+    """The "sent lately" marker of (client, recipient, usage), in the rate-limit cache.
+
+    Every send sets it for ``TOKEN_TTL`` plus 60 s (clock skew between servers):
+    while it is absent, no earlier token of theirs can still be pending.
+    """
+    return f"ciam_otp:sent:{client_pk}:{usage}:{recipient_hash}"
 
 
 def _supersede_older(token: OTPToken) -> None:
-    """A new send makes the earlier pending tokens of (client, recipient, usage) unusable."""
+    """A new send makes the earlier pending tokens of (client, recipient, usage) unusable.
+
+    Skipped (one UPDATE less) when the sent marker proves this is the first
+    send to them within a token's lifetime. Should the marker be lost (Redis
+    restarted), verification still refuses a token that has a newer sibling
+    (see :func:`_newer_token`), so an older code never verifies either way.
+    """
     OTPToken.objects.filter(
         client_id=token.client_id,
         recipient_hash=token.recipient_hash,
@@ -476,7 +571,11 @@ def verify_otp(
     recipient_hash = crypto.hash_recipient(recipient.key)
     token_hash = crypto.hash_token(otp_token)
 
-    token = OTPToken.objects.filter(token_hash=token_hash).first()
+    token = (
+        OTPToken.objects.filter(token_hash=token_hash)
+        .annotate(has_newer=Exists(_newer_token()))
+        .first()
+    )
     now = timezone.now()
     if (
         token is None
@@ -491,7 +590,7 @@ def verify_otp(
         raise DeliveryFailed()
     if token.status == TokenStatus.LOCKED:
         raise TooManyAttempts()
-    if token.status != TokenStatus.PENDING:
+    if token.status != TokenStatus.PENDING or token.has_newer:
         raise InvalidOTPToken()
     if _recipient_locked(recipient_hash, now):
         raise TooManyAttempts("Too many wrong codes for this recipient. Try again later.")
@@ -529,6 +628,20 @@ def verify_otp(
     )
     return VerifyResult(
         usage=usage, channel=recipient.channel, recipient=recipient.key, token=token
+    )
+
+
+def _newer_token() -> QuerySet[OTPToken]:
+    """Tokens issued after the outer one to the same (client, recipient, usage).
+
+    A resend supersedes the earlier token (``_supersede_older``); this makes
+    verification refuse the earlier one even where that UPDATE was skipped.
+    """
+    return OTPToken.objects.filter(
+        client_id=OuterRef("client_id"),
+        recipient_hash=OuterRef("recipient_hash"),
+        usage=OuterRef("usage"),
+        pk__gt=OuterRef("pk"),
     )
 
 
