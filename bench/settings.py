@@ -19,12 +19,6 @@ ROOT_URLCONF = "bench.urls"
 # bench.tasks.noop: the floor of a Celery task on the same broker.
 INSTALLED_APPS = [*INSTALLED_APPS, "bench"]
 
-# Celery's Django fix-up closes the database connection before and after every
-# task unless told to reuse it: each delivery would open a new PostgreSQL
-# connection (a backend fork and authentication: more work than the delivery
-# itself; 2.5x fewer deliveries per second on the bench machine).
-CELERY_DB_REUSE_MAX = 1000
-
 # The attack simulation plays many callers behind one reverse proxy: the
 # per-IP limits count the address in X-Forwarded-For, as a site behind a proxy
 # configures it (docs/production.md).

@@ -15,16 +15,27 @@ task stays a thin wrapper. Guarantees:
   its ``expires``, or the broker lost it) is found by
   :func:`expire_stale_deliveries`, run with the purge task, and gives its
   quota back too.
+
+Cost: a delivery is two statements, each its own commit (the claim must be
+committed before the provider is called): one ``UPDATE … RETURNING`` that
+claims the token and loads the columns the message needs, and the ``UPDATE``
+recording the outcome. Only a claim that fails (already sent, claimed by a
+live worker, expired, not pending) reads the row to find out why. Databases
+without ``UPDATE … RETURNING`` (MySQL, SQLite < 3.35) read the row first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Q
+from django.db import connections, router
+from django.db.models import F, Q
 from django.utils import timezone
 
 from . import crypto, signals
@@ -32,6 +43,7 @@ from .backends.base import BaseBackend, OTPMessage, PermanentDeliveryError
 from .conf import otp_settings
 from .models import Channel, DeliveryStatus, OTPToken, TokenStatus
 from .services import give_back_quota
+from .sql import update_returning_supported as _update_returning_supported
 
 logger = logging.getLogger(__name__)
 
@@ -74,24 +86,182 @@ def backoff(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))  # noqa: S311
 
 
+# What the message, the outcome and a give-back need; the rest of the row stays
+# in the database (a signal receiver that reads another field loads it).
+_CLAIM_FIELDS = frozenset(
+    {
+        "id",
+        "token_hash",
+        "client",
+        "channel",
+        "usage",
+        "recipient_masked",
+        "code_expires_at",
+        "created_at",
+        "language",
+        "quota_consumed",
+        "delivery_attempts",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The two statements of a delivery, written once per database (names from the model)."""
+
+    claim: str
+    sent: str
+    attnames: tuple[str, ...]  # the fields the claim returns, in its order
+    cols: tuple[Any, ...]  # ... as column expressions, for the database's value converters
+
+
+@functools.lru_cache(maxsize=8)
+def _statements(alias: str, vendor: str) -> _Statements:
+    conn = connections[alias]
+    qn = conn.ops.quote_name
+    meta = OTPToken._meta
+    col = {f.name: qn(f.column or f.name) for f in meta.concrete_fields}
+    fields = tuple(f for f in meta.concrete_fields if f.name in _CLAIM_FIELDS)
+    table = qn(meta.db_table)
+    # Names come from the model; every value is a parameter.
+    claim = (
+        f"UPDATE {table} "  # noqa: S608
+        f"SET {col['delivery_status']} = %s, {col['delivery_started_at']} = %s "
+        f"WHERE {col['id']} = %s AND {col['status']} = %s AND {col['code_expires_at']} > %s "
+        f"AND ({col['delivery_status']} = %s "
+        f"OR ({col['delivery_status']} = %s AND {col['delivery_started_at']} < %s)) "
+        f"RETURNING {', '.join(col[f.name] for f in fields)}"
+    )
+    sent = (
+        f"UPDATE {table} "  # noqa: S608
+        f"SET {col['delivery_status']} = %s, {col['provider_message_id']} = %s, "
+        f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
+        f"{col['delivery_error']} = '', {col['sent_at']} = %s "
+        f"WHERE {col['id']} = %s"
+    )
+    cols = tuple(f.get_col(meta.db_table) for f in fields)
+    return _Statements(claim, sent, tuple(f.attname for f in fields), cols)
+
+
+def _claim(token_id: int, now: dt.datetime, lease: dt.timedelta) -> OTPToken | None:
+    """Claim a deliverable token in one statement; ``None`` if it is not claimable here.
+
+    One ``UPDATE … RETURNING`` does what a ``SELECT`` and the conditional
+    ``UPDATE`` did: it claims the token only if it is still pending, its code
+    still valid, and its delivery queued or held by a claim older than the
+    lease, and returns the columns of :data:`_CLAIM_FIELDS` as a (partly
+    loaded) ``OTPToken``. ``None`` on a database without ``UPDATE …
+    RETURNING`` too: the caller then takes the path that reads first.
+    """
+    using = router.db_for_write(OTPToken)
+    conn = connections[using]
+    if not _update_returning_supported(conn):
+        return None
+    sql = _statements(using, conn.vendor)
+    adapt = conn.ops.adapt_datetimefield_value
+    params = (
+        DeliveryStatus.SENDING,
+        adapt(now),
+        token_id,
+        TokenStatus.PENDING,
+        adapt(now),
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.SENDING,
+        adapt(now - lease),
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql.claim, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for i, col, converters in _converters(conn, sql):  # as the ORM reads them
+        for convert in converters:
+            values[i] = convert(values[i], col, conn)
+    return OTPToken.from_db(using, sql.attnames, values)
+
+
+# The value converters of each connection (SQLite: datetimes, booleans; PostgreSQL: none).
+_CONVERTERS: weakref.WeakKeyDictionary[Any, list[tuple[int, Any, list[Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _converters(conn: Any, sql: _Statements) -> list[tuple[int, Any, list[Any]]]:
+    try:
+        return _CONVERTERS[conn]
+    except KeyError:
+        found = [
+            (i, col, conn.ops.get_db_converters(col) + col.get_db_converters(conn))
+            for i, col in enumerate(sql.cols)
+        ]
+        _CONVERTERS[conn] = converters = [entry for entry in found if entry[2]]
+        return converters
+
+
+def _record_sent(token: OTPToken, message_id: str) -> None:
+    using = router.db_for_write(OTPToken)
+    conn = connections[using]
+    if not _update_returning_supported(conn):  # the same statement through the ORM
+        OTPToken.objects.filter(pk=token.pk).update(
+            delivery_status=DeliveryStatus.SENT,
+            provider_message_id=message_id[:128],
+            delivery_attempts=F("delivery_attempts") + 1,
+            delivery_error="",
+            sent_at=timezone.now(),
+        )
+        return
+    params = (
+        DeliveryStatus.SENT,
+        message_id[:128],
+        conn.ops.adapt_datetimefield_value(timezone.now()),
+        token.pk,
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(_statements(using, conn.vendor).sent, params)
+
+
 def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | None:
     """Send the code for ``token_id``; return :class:`RetryLater` to be called again."""
+    now = timezone.now()
+    lease = claim_lease()
+    try:
+        payload: dict[str, Any] | None = crypto.unseal(envelope)
+    except ValueError:
+        payload = None
+    token = _claim(token_id, now, lease) if payload is not None else None
+    if token is not None and payload is not None:
+        if payload.get("h") != token.token_hash[:16]:
+            _mark_failed(token, "envelope could not be opened (hash key changed?)")
+            return None
+        return _send(token, payload, attempt)
+    return _deliver_unclaimed(token_id, payload, attempt, now, lease)
+
+
+def _deliver_unclaimed(
+    token_id: int,
+    payload: dict[str, Any] | None,
+    attempt: int,
+    now: dt.datetime,
+    lease: dt.timedelta,
+) -> RetryLater | None:
+    """The one-statement claim did not take the token (or could not be tried): find out why.
+
+    Finished: nothing to do. No longer usable: expired, quota back. Envelope
+    unreadable: failed, quota back. Otherwise claim it with a conditional
+    ``UPDATE`` (the only claim on databases without ``UPDATE … RETURNING``)
+    and send, or wait out another worker's live claim.
+    """
     token = OTPToken.objects.filter(pk=token_id).first()
     if token is None or token.delivery_status in _FINISHED:
         return None
-    now = timezone.now()
     if token.status != TokenStatus.PENDING or now >= token.code_expires_at:
         _finish_unsent(token, DeliveryStatus.EXPIRED, "not sent: code no longer usable")
         return None
-    try:
-        payload = crypto.unseal(envelope)
-        if payload.get("h") != token.token_hash[:16]:
-            raise ValueError("envelope belongs to another token")
-    except ValueError:
+    if payload is None or payload.get("h") != token.token_hash[:16]:
         _mark_failed(token, "envelope could not be opened (hash key changed?)")
         return None
 
-    lease = claim_lease()
     claimed = OTPToken.objects.filter(
         Q(delivery_status=DeliveryStatus.QUEUED)
         | Q(delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - lease),
@@ -99,7 +269,11 @@ def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | N
     ).update(delivery_status=DeliveryStatus.SENDING, delivery_started_at=now)
     if not claimed:
         return _claimed_elsewhere(token.pk, now, lease)
+    return _send(token, payload, attempt)
 
+
+def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater | None:
+    """Call the provider for a token this run has claimed; record the outcome."""
     message = OTPMessage(
         channel=token.channel,
         recipient=payload["r"],
@@ -118,13 +292,7 @@ def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | N
         reason = getattr(exc, "reason", None) or type(exc).__name__
         return _retry_or_fail(token, reason, attempt)
 
-    OTPToken.objects.filter(pk=token.pk).update(
-        delivery_status=DeliveryStatus.SENT,
-        provider_message_id=(message_id or "")[:128],
-        delivery_attempts=token.delivery_attempts + 1,
-        delivery_error="",
-        sent_at=timezone.now(),
-    )
+    _record_sent(token, message_id or "")
     logger.info("OTP delivered: token %s to %s", token.pk, token.recipient_masked)
     return None
 

@@ -133,6 +133,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fix-up closes the database connection before and after every
+# task unless told to reuse it: each delivery would open a new PostgreSQL
+# connection (2.5x fewer deliveries per second on the bench machine).
+CELERY_DB_REUSE_MAX = 1000
 # Publishing from /otp/send must fail fast when the broker is down, so the
 # caller gets 503 temporarily_unavailable instead of a hung request. Each try
 # waits at most socket_timeout, and CIAM_OTP["PUBLISH_RETRY_POLICY"] (2
