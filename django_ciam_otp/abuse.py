@@ -1,6 +1,6 @@
 """Defences against SMS pumping: prefix velocity limits and the conversion monitor.
 
-SMS pumping sends codes to ranges of premium numbers that never verify. Two
+SMS pumping sends codes to ranges of premium numbers that never verify. Three
 signals catch it early, before the provider's own defences:
 
 * **velocity** — many sends to numbers sharing a prefix (``PREFIX_LENGTH``
@@ -11,7 +11,12 @@ signals catch it early, before the provider's own defences:
   dashboard) in time buckets in the shared cache; when a prefix with at least
   ``MIN_SENDS`` sends in the window has a verified/sent ratio below
   ``MIN_RATIO``, it is blocked for ``COOLDOWN`` seconds (a ``BlockedPrefix``
-  row the admin shows and can lift) and ``prefix_blocked`` fires.
+  row the admin shows and can lift) and ``prefix_blocked`` fires;
+* **no proof** — a prefix in which no code was verified for ``PREFIX_MEMORY``
+  seconds is blocked the same way as soon as codes went to more than
+  ``NEW_PREFIX_NUMBERS`` different numbers in the window: bots spread over
+  many blocks, a few codes each, and never verify. A verified code in a
+  blocked prefix lifts its block (the counters then judge the next send).
 
 On Redis the send's counters ride in the rate limits' round trip
 (:func:`send_counters`, ``ratelimits.count_send``): counted before the send
@@ -144,11 +149,23 @@ class SendCounters:
     """The monitor's counters of one send, for ``ratelimits.count_send`` to bump and read."""
 
     counters: tuple[ratelimits.Counter, ...] = ()
-    #: The prefix's send buckets and verification buckets, each to be added up.
+    #: The prefix's send buckets, verification buckets and "verified lately"
+    #: marker, each to be added up.
     sums: tuple[tuple[str, ...], ...] = ()
+    #: The prefix's numbers in the window, in sets (the new-prefix cap).
+    distinct: tuple[ratelimits.Distinct, ...] = ()
 
 
-def send_counters(prefix: str | None, client_pk: int) -> SendCounters:
+def _known_key(prefix: str) -> str:
+    """Set for ``PREFIX_MEMORY`` seconds by every verified code to a number of ``prefix``."""
+    return f"ciam_otp:conv:prefix:{prefix}:known"
+
+
+def _new_prefix_numbers() -> int:
+    return int(_monitor().get("NEW_PREFIX_NUMBERS") or 0)
+
+
+def send_counters(prefix: str | None, client_pk: int, recipient_hash: str = "") -> SendCounters:
     """What :func:`record_send` would count and add up, to do in the rate limits' round trip."""
     if not _monitor().get("ENABLED", True):
         return SendCounters()
@@ -159,8 +176,115 @@ def send_counters(prefix: str | None, client_pk: int) -> SendCounters:
         return SendCounters(tuple(counters))
     scope = f"prefix:{prefix}"
     counters.append(ratelimits.Counter(_keys(scope, "s", now)[-1], timeout))
-    sums = (tuple(_keys(scope, "s", now)), tuple(_keys(scope, "v", now)))
-    return SendCounters(tuple(counters), sums)
+    sums = (tuple(_keys(scope, "s", now)), tuple(_keys(scope, "v", now)), (_known_key(prefix),))
+    distinct: tuple[ratelimits.Distinct, ...] = ()
+    if _new_prefix_numbers() and recipient_hash:
+        numbers = tuple(_keys(scope, "n", now))
+        distinct = (
+            ratelimits.Distinct(
+                numbers[-1], recipient_hash, timeout, _new_prefix_numbers(), numbers
+            ),
+        )
+    return SendCounters(tuple(counters), sums, distinct)
+
+
+def _over_the_line(stats: Conversion) -> bool:
+    config = _monitor()
+    return stats.sends >= int(config["MIN_SENDS"]) and stats.ratio < float(config["MIN_RATIO"])
+
+
+def refusal(
+    prefix: str | None,
+    recipient_hash: str,
+    counted: list[int] | None,
+    numbers: list[int] | None,
+) -> RateLimitExceeded | None:
+    """The monitor's refusal of a send that passed every limit, or ``None``.
+
+    ``counted`` and ``numbers`` are what ``ratelimits.count_send`` read in the
+    atomic script that counted this send (the sums and distinct counts of
+    :func:`send_counters`); ``None`` when the cache is not Redis, and then
+    they are read here (best effort: not atomic).
+
+    Two refusals:
+
+    * **a block this process has not seen.** When the sends *before* this one
+      already crossed the monitor's line, another send blocked the prefix,
+      maybe in another process whose block this process's copy of the table
+      (``snapshots.py``) has not seen yet, or the block's cool-down ended
+      while the window still holds the sends that caused it. The block is
+      (re)written, which also refreshes this process's copy. So, across any
+      number of processes and concurrent sends, at most ``MIN_SENDS`` codes
+      reach a prefix that never verifies in a window.
+    * **an unproven prefix.** A prefix with no verified code in the last
+      ``PREFIX_MEMORY`` seconds gets codes for at most ``NEW_PREFIX_NUMBERS``
+      different numbers per window, until one of them is verified: pumping
+      bots spread over many number blocks, a few codes each, and never verify;
+      people verify. Counting numbers, not sends, lets a person whose code is
+      slow ask again without closing their block to their neighbours.
+    """
+    if prefix is None or not _monitor().get("ENABLED", True):
+        return None
+    if counted is None:  # this send is counted after it was made (record_send)
+        before = conversion(f"prefix:{prefix}")
+    elif len(counted) >= 2:
+        before = Conversion(sends=counted[0] - 1, verifications=counted[1])
+    else:
+        before = Conversion(sends=0, verifications=0)
+    if before.sends:
+        if _over_the_line(before):
+            block_prefix(prefix, before)
+            return blocked_error(prefix) or RateLimitExceeded(
+                retry_after=int(_monitor()["COOLDOWN"]),
+                description="Codes to numbers like this one are paused. Try again later.",
+            )
+    cap = _new_prefix_numbers()
+    if not cap:
+        return None
+    if counted is None:
+        known, count = _numbers_here(prefix, recipient_hash)
+    else:
+        known = len(counted) < 3 or bool(counted[2])
+        count = numbers[0] if numbers else 0
+    if known or count <= cap:
+        return None
+    days = int(_monitor().get("PREFIX_MEMORY") or 0) // 86400
+    stats = Conversion(sends=counted[0] - 1 if counted else cap, verifications=0)
+    block_prefix(
+        prefix,
+        stats,
+        reason=f"codes to {cap} numbers, none verified; no code to it verified in {days} days",
+    )
+    return blocked_error(prefix) or RateLimitExceeded(
+        retry_after=int(_monitor()["COOLDOWN"]),
+        description="Codes to numbers like this one are paused. Try again later.",
+    )
+
+
+def _numbers_here(prefix: str, recipient_hash: str) -> tuple[bool, int]:
+    """(known, numbers in the window) of ``prefix`` on a cache without Lua, adding this one."""
+    if ratelimits.cache_is_down():
+        return True, 0
+    keys = _keys(f"prefix:{prefix}", "n")
+    cache = _cache()
+    try:
+        values = cache.get_many([*keys, _known_key(prefix)])
+        if values.get(_known_key(prefix)):
+            return True, 0
+        seen: set[str] = set()
+        for key in keys:
+            seen |= set(values.get(key) or ())
+        if recipient_hash in seen:
+            return False, len(seen)
+        if len(seen) < _new_prefix_numbers():  # a refused number stays out, as on Redis
+            current = set(values.get(keys[-1]) or ())
+            cache.set(keys[-1], current | {recipient_hash}, _timeout())
+        seen.add(recipient_hash)
+    except Exception:  # noqa: BLE001 - monitoring must never fail a send
+        ratelimits.trip_breaker()
+        logger.warning("conversion monitor could not count numbers (cache unavailable)")
+        return True, 0
+    return False, len(seen)
 
 
 def record_send(prefix: str | None, client_pk: int, counted: list[int] | None = None) -> None:
@@ -178,12 +302,11 @@ def record_send(prefix: str | None, client_pk: int, counted: list[int] | None = 
             return
         _count(f"prefix:{prefix}", "s")
         stats = conversion(f"prefix:{prefix}")
-    elif prefix is None or len(counted) != 2:
+    elif prefix is None or len(counted) < 2:
         return
     else:
         stats = Conversion(sends=counted[0], verifications=counted[1])
-    config = _monitor()
-    if stats.sends >= int(config["MIN_SENDS"]) and stats.ratio < float(config["MIN_RATIO"]):
+    if _over_the_line(stats):
         block_prefix(prefix, stats)
 
 
@@ -194,11 +317,39 @@ def record_verification(prefix: str | None, client_pk: int) -> None:
     _count(f"client:{client_pk}", "v")
     if prefix is not None:
         _count(f"prefix:{prefix}", "v")
+        _vouch(prefix)
+        _lift(prefix)
 
 
-def block_prefix(prefix: str, stats: Conversion) -> BlockedPrefix:
+def _lift(prefix: str) -> None:
+    """A code to a blocked prefix was verified: lift the block and let the counters judge again.
+
+    A block for an unproven prefix ends here: its people verify. A block for
+    a low verified/sent ratio comes back at the next send if one verification
+    did not mend the ratio (the counters are kept, unlike the admin's unblock).
+    Costs nothing unless this process's copy of the table shows the prefix blocked.
+    """
+    if prefix not in snapshots.blocked_prefixes.get():
+        return
+    now = timezone.now()
+    BlockedPrefix.objects.filter(prefix=prefix, blocked_until__gt=now).update(blocked_until=now)
+    snapshots.table_changed(BlockedPrefix)  # update() sends no post_save
+
+
+def _vouch(prefix: str) -> None:
+    """A code to ``prefix`` was verified: lift the new-prefix cap for ``PREFIX_MEMORY`` seconds."""
+    if not _new_prefix_numbers() or ratelimits.cache_is_down():
+        return
+    try:
+        _cache().set(_known_key(prefix), 1, int(_monitor().get("PREFIX_MEMORY") or 0) or None)
+    except Exception:  # noqa: BLE001 - monitoring must never fail a verification
+        ratelimits.trip_breaker()
+        logger.warning("conversion monitor could not mark a prefix (cache unavailable)")
+
+
+def block_prefix(prefix: str, stats: Conversion, reason: str = "") -> BlockedPrefix:
     until = timezone.now() + dt.timedelta(seconds=int(_monitor()["COOLDOWN"]))
-    reason = (
+    reason = reason or (
         f"{stats.verifications} verified of {stats.sends} sent in the last {_monitor()['WINDOW']} s"
     )
     blocked, created = BlockedPrefix.objects.update_or_create(
@@ -222,8 +373,10 @@ def unblock_prefix(prefix: str) -> int:
     Applies at once in this process and within ``LOOKUP_CACHE_SECONDS`` in the others.
     """
     if not ratelimits.cache_is_down():
+        scope = f"prefix:{prefix}"
         try:  # a fresh start, or the old sends would block the prefix again at once
-            _cache().delete_many(_keys(f"prefix:{prefix}", "s") + _keys(f"prefix:{prefix}", "v"))
+            _cache().delete_many(_keys(scope, "s") + _keys(scope, "v") + _keys(scope, "n"))
+            _vouch(prefix)  # an admin vouches for it: no new-prefix cap either
         except Exception:  # noqa: BLE001 - the block is lifted all the same
             ratelimits.trip_breaker()
             logger.warning("could not reset the conversion counters of an unblocked prefix")

@@ -95,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
         "MIN_SENDS": 8,
         "MIN_RATIO": 0.2,
         "COOLDOWN": 3600,
+        # A prefix with no verified code in PREFIX_MEMORY seconds gets codes for
+        # at most this many different numbers per WINDOW (0: no such cap).
+        "NEW_PREFIX_NUMBERS": 3,
+        "PREFIX_MEMORY": 30 * 86400,
     },
     # Percent of a quota at which admins are mailed and quota_threshold_reached fires.
     "QUOTA_ALARM_THRESHOLDS": [80, 100],

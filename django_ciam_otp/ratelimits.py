@@ -160,13 +160,17 @@ def redis_access(cache: Any) -> RedisAccess | None:
 # number of rates, whether it refuses by itself (a blocked prefix), and per
 # rate its limit and key lifetime; then the number of counters and each one's
 # lifetime; then the marker's lifetime (0: none); then the number of sums and
-# per sum its number of keys.
+# per sum its number of keys; then the number of distinct counts and per count
+# its lifetime, its cap and its number of keys (the set to add ARGV[1 + d] to,
+# then the sets whose members are counted; a member is added only where it is
+# in none of them and they hold fewer than the cap, so they never overlap and
+# a refused member is not counted).
 # Groups of one phase are looked at in order; the first with a full rate
 # refuses and nothing of that phase is counted; otherwise every rate of the
 # phase is counted and the next phase is looked at. Returns the refusing
 # group (0: none) and each rate's count (after counting it, or as found when
 # its phase refused), then (when nothing refused) whether the marker was
-# there and the sums.
+# there, the sums and the distinct counts.
 _COUNT_SEND = """
 local spec, a = {}, 1
 for v in string.gmatch(ARGV[1], '%S+') do spec[#spec + 1] = tonumber(v) end
@@ -227,6 +231,25 @@ for r = 1, arg() do
     total = total + (tonumber(redis.call('GET', KEYS[k]) or '0') or 0)
   end
   result[#result + 1] = total
+end
+for d = 1, arg() do
+  local ttl, cap, n = arg(), arg(), arg()
+  k = k + 1
+  local target, member = KEYS[k], ARGV[1 + d]
+  local seen, count = false, 0
+  for i = 1, n do
+    k = k + 1
+    if redis.call('SISMEMBER', KEYS[k], member) == 1 then seen = true end
+    count = count + redis.call('SCARD', KEYS[k])
+  end
+  if not seen then
+    if count < cap then
+      redis.call('SADD', target, member)
+      redis.call('EXPIRE', target, ttl)
+    end
+    count = count + 1
+  end
+  result[#result + 1] = count
 end
 return result
 """
@@ -307,6 +330,22 @@ class Counter:
 
 
 @dataclass(frozen=True)
+class Distinct:
+    """Count ``member`` among the members of the sets ``union`` (Redis).
+
+    The count includes ``member``. It is added to the set ``key`` (one of
+    ``union``) only if it is in none of them and they hold fewer than ``cap``:
+    a count above ``cap`` means "refuse", and the refused member stays out.
+    """
+
+    key: str
+    member: str
+    timeout: int
+    cap: int
+    union: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Rate:
     rate: str
     limit: int
@@ -340,6 +379,8 @@ class SendCharge:
     sums: list[int] | None = None
     #: False when the marker proves no send of it within its lifetime.
     marker_was_set: bool = True
+    #: The counts asked for in ``distinct``, after adding; ``None`` as for ``sums``.
+    distinct: list[int] | None = None
 
     @property
     def retry_after(self) -> int:
@@ -441,6 +482,7 @@ def count_send(
     counters: Sequence[Counter] = (),
     sums: Sequence[Sequence[str]] = (),
     marker: Counter | None = None,
+    distinct: Sequence[Distinct] = (),
 ) -> SendCharge:
     """Count one send against every limit, in the contract's order, or raise the refusal.
 
@@ -448,8 +490,8 @@ def count_send(
     conversion monitor's refusal for that prefix) is raised in its place in
     the order, after the recipient's limits. On Redis, ``counters`` are bumped
     (and handed back with the recipient's hits), each of ``sums`` (groups of
-    counter keys) added up, and ``marker`` set, all when every limit passed,
-    in the same round trip.
+    counter keys) added up, ``marker`` set and each of ``distinct`` added to
+    and counted, all when every limit passed, in the same round trip.
     """
     groups = _groups(request, client_pk, channel, recipient_hash, usage, prefix, blocked)
     if cache_is_down():
@@ -458,7 +500,13 @@ def count_send(
     access = redis_access(cache)
     if access is None:
         return _count_one_by_one(request, groups)
-    if not any(g.rates for g in groups) and not counters and not sums and marker is None:
+    if (
+        not any(g.rates for g in groups)
+        and not counters
+        and not sums
+        and marker is None
+        and not distinct
+    ):
         return _finish_without_cache(groups)
     keys: list[str] = []
     args: list[int] = [len(groups)]
@@ -476,8 +524,14 @@ def count_send(
     for keys_to_sum in sums:
         keys += keys_to_sum
         args.append(len(keys_to_sum))
+    args.append(len(distinct))
+    for count in distinct:
+        keys += [count.key, *count.union]
+        args += [count.timeout, count.cap, len(count.union)]
+    members = [count.member for count in distinct]
     try:
-        result = [int(v) for v in _run(access, "count", keys, [" ".join(map(str, args))])]
+        spec = " ".join(map(str, args))
+        result = [int(v) for v in _run(access, "count", keys, [spec, *members])]
     except Exception as exc:  # noqa: BLE001 - redis-py raises many types for "down"
         trip_breaker()
         logger.error("rate-limit cache unavailable (%s)", type(exc).__name__)
@@ -503,7 +557,8 @@ def count_send(
     charge.recipient.keys += [c.key for c in counters]
     rest = result[1 + position :]
     charge.marker_was_set = bool(rest[0])
-    charge.sums = rest[1:]
+    charge.sums = rest[1 : 1 + len(sums)]
+    charge.distinct = rest[1 + len(sums) :]
     return charge
 
 

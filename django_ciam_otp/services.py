@@ -382,7 +382,9 @@ def send_otp(
     deliver = not suppressed and test_code is None
     prefix = abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None
     checked_prefix = prefix if test_code is None else None
-    monitor = abuse.send_counters(prefix, client.pk) if deliver else abuse.SendCounters()
+    monitor = (
+        abuse.send_counters(prefix, client.pk, recipient_hash) if deliver else abuse.SendCounters()
+    )
     # Client, IP, recipient, blocked prefix, prefix: one round trip on Redis.
     # The caller's hits (client, IP) stay counted whatever happens next; the
     # recipient's and the prefix's are handed back when nothing is sent.
@@ -399,7 +401,14 @@ def send_otp(
         marker=ratelimits.Counter(
             _sent_marker(client.pk, recipient_hash, usage), otp_settings.TOKEN_TTL + 60
         ),
+        distinct=monitor.distinct,
     )
+
+    if deliver:
+        blocked = abuse.refusal(checked_prefix, recipient_hash, charge.sums, charge.distinct)
+        if blocked is not None:
+            charge.recipient.refund()
+            raise blocked
 
     if suppressed and not quota_available(client, recipient.channel):
         charge.recipient.refund()

@@ -85,6 +85,7 @@ def test_conversion_monitor_blocks_a_prefix_that_never_verifies(
             "MIN_SENDS": 5,
             "MIN_RATIO": 0.3,
             "COOLDOWN": 600,
+            "NEW_PREFIX_NUMBERS": 0,  # the ratio alone (the cap is tested below)
         },
     }
     fired = []
@@ -111,6 +112,34 @@ def test_conversion_monitor_blocks_a_prefix_that_never_verifies(
     )
 
 
+def test_a_verified_code_lifts_a_block_and_the_counters_judge_again(
+    api, api_client, settings, sms_outbox
+):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"MIN_SENDS": 5, "MIN_RATIO": 0.3, "NEW_PREFIX_NUMBERS": 0},
+    }
+    tokens = [
+        api.send({"usage": "signup", "phone_number": n}, auth=api_client).json()["otp_token"]
+        for n in numbers("1361234", 5)
+    ]
+    assert BlockedPrefix.objects.get().is_active
+    verify_otp(
+        api_client.client,
+        tokens[0],
+        sms_outbox[0].code,
+        phone_number="13612340000",
+        usage="signup",
+    )
+    assert not BlockedPrefix.objects.get().is_active
+    # 1 verified of 5 is still below 30 %: the next send is refused and the block is back.
+    response = api.send({"usage": "signup", "phone_number": "13612340005"}, auth=api_client)
+    assert response.status_code == 429
+    assert BlockedPrefix.objects.get().is_active
+    assert len(sms_outbox) == 5
+
+
 def test_verified_prefix_is_not_blocked(
     api_client, settings, sms_outbox, django_capture_on_commit_callbacks
 ):
@@ -134,6 +163,75 @@ def test_verified_prefix_is_not_blocked(
     assert not BlockedPrefix.objects.exists()
     stats = abuse.conversion("prefix:861361234")
     assert (stats.sends, stats.verifications) == (12, 12)
+
+
+@pytest.fixture
+def unproven_cap(settings):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_RATE_LIMITS": [],
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"MIN_SENDS": 100, "NEW_PREFIX_NUMBERS": 3},
+    }
+
+
+def test_an_unproven_prefix_is_blocked_after_a_few_numbers_until_one_verifies(
+    api, api_client, unproven_cap, sms_outbox
+):
+    first, second, third, fourth = numbers("1361234", 4)
+    fired = []
+    signals.prefix_blocked.connect(lambda sender, **kw: fired.append(kw), weak=False)
+    tokens = {}
+    try:
+        for n in (first, second, first, third):  # a resend is not a new number
+            response = api.send({"usage": "signup", "phone_number": n}, auth=api_client)
+            assert response.status_code == 200
+            tokens[n] = response.json()["otp_token"]
+        assert not BlockedPrefix.objects.exists()
+        response = api.send({"usage": "signup", "phone_number": fourth}, auth=api_client)
+    finally:
+        signals.prefix_blocked.receivers.clear()
+    assert response.status_code == 429
+    assert response.json()["error"] == "rate_limit_exceeded"
+    assert 3500 < int(response["Retry-After"]) <= 3601  # the cool-down
+    assert len(sms_outbox) == 4
+    blocked = BlockedPrefix.objects.get()
+    assert blocked.prefix == "861361234" and blocked.is_active
+    assert "none verified" in blocked.reason
+    assert fired and fired[0]["blocked_prefix"] == blocked
+    # Another block is not affected.
+    other = api.send({"usage": "signup", "phone_number": "13612350000"}, auth=api_client)
+    assert other.status_code == 200
+    # One verified code proves the block: the block is lifted, the fourth number gets its code.
+    verify_otp(
+        api_client.client, tokens[third], sms_outbox[3].code, phone_number=third, usage="signup"
+    )
+    assert not BlockedPrefix.objects.get().is_active
+    assert api.send({"usage": "signup", "phone_number": fourth}, auth=api_client).status_code == 200
+    for n in numbers("1361235", 10)[1:]:  # ... and the other block is unproven still
+        api.send({"usage": "signup", "phone_number": n}, auth=api_client)
+    assert BlockedPrefix.objects.get(prefix="861361235").is_active
+
+
+def test_unblocking_a_prefix_also_vouches_for_it(api, api_client, unproven_cap):
+    for n in numbers("1361234", 3):
+        assert api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code == 200
+    refused = api.send({"usage": "signup", "phone_number": "13612340003"}, auth=api_client)
+    assert refused.status_code == 429
+    abuse.unblock_prefix("861361234")
+    for n in numbers("1361234", 10)[3:]:
+        assert api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code == 200
+
+
+def test_the_cap_is_off_with_zero(api, api_client, settings):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_RATE_LIMITS": [],
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"MIN_SENDS": 100, "NEW_PREFIX_NUMBERS": 0},
+    }
+    for n in numbers("1361234", 6):
+        assert api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code == 200
 
 
 def test_quota_alarms_once_per_threshold(api, client_factory, settings, open_limits):

@@ -302,6 +302,7 @@ def test_wait_for_counts_the_last_second_of_the_window():
 # --- the conversion monitor and a cache that is down --------------------------------------------
 
 
+@pytest.mark.django_db  # a verification also looks for a block to lift (in the table)
 def test_the_monitor_leaves_a_cache_that_is_down_alone():
     ratelimits.trip_breaker()
     with mock.patch.object(abuse, "_cache", side_effect=AssertionError("cache asked")):

@@ -34,7 +34,14 @@ from django_ciam_otp.exceptions import (
     RateLimitExceeded,
     TemporarilyUnavailable,
 )
-from django_ciam_otp.models import AuthSource, OTPClient, OTPToken, Quota, TokenStatus
+from django_ciam_otp.models import (
+    AuthSource,
+    BlockedPrefix,
+    OTPClient,
+    OTPToken,
+    Quota,
+    TokenStatus,
+)
 
 from .servers import free_port
 
@@ -124,7 +131,8 @@ def test_one_send_is_one_round_trip_in_django_ratelimits_keys(on_redis):
     assert len(charge.recipient.keys) == 2 + 2 + 2  # recipient, prefix, monitor's counters
     assert 1 <= charge.retry_after <= 31  # 1/30s is full until its window ends
     assert charge.marker_was_set is False
-    assert charge.sums == [1, 0]  # the prefix's sends (this one) and verifications
+    # The prefix's sends (this one) and verifications, and whether one was verified lately.
+    assert charge.sums == [1, 0, 0]
 
     request = request_from("10.0.0.1")
     for group, value, rates in [
@@ -350,6 +358,85 @@ def test_the_monitor_counts_on_redis_and_hands_back_a_send_that_was_not_made(
             statuses.append(429)
     assert statuses == [200, 200, 200, 429, 429]  # blocked at the third unverified send
     assert abuse.conversion("prefix:861361234").sends == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_block_this_process_has_not_seen_still_holds(on_redis, site, monkeypatch, settings):
+    """Another process blocked the prefix; this one's copy of the table is stale."""
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"MIN_SENDS": 3, "MIN_RATIO": 0.5, "COOLDOWN": 600},
+    }
+    client, _ = site
+    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    for n in range(3):
+        services.send_otp(client, usage="signup", phone_number=f"1361234000{n}")
+    assert BlockedPrefix.objects.filter(prefix="861361234").exists()
+    BlockedPrefix.objects.all().delete()  # what a process with a stale copy sees
+    monkeypatch.setattr(abuse.snapshots.blocked_prefixes, "get", lambda: {})
+
+    with pytest.raises(RateLimitExceeded) as refused:
+        services.send_otp(client, usage="signup", phone_number="13612340009")
+    assert 590 <= refused.value.retry_after <= 601
+    assert OTPToken.objects.count() == 3  # nothing more was sent
+    blocked = BlockedPrefix.objects.get(prefix="861361234")  # and the block is written again
+    assert (blocked.sends, blocked.verifications) == (3, 0)
+    assert abuse.conversion("prefix:861361234").sends == 3  # the refused send handed back
+    # Another prefix is untouched.
+    services.send_otp(client, usage="signup", phone_number="13612350000")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unproven_prefix_is_blocked_by_numbers_counted_in_the_same_round_trip(
+    on_redis, site, monkeypatch, settings
+):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_RATE_LIMITS": [],
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"MIN_SENDS": 100, "NEW_PREFIX_NUMBERS": 3},
+    }
+    client, _ = site
+    monkeypatch.setattr(services.crypto, "new_code", lambda length: "123456")
+    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    services.send_otp(client, usage="signup", phone_number="13612350000")  # loads the script
+
+    def send(phone: str) -> services.SendResult | None:
+        try:
+            with round_trips() as trips:
+                result = services.send_otp(client, usage="signup", phone_number=phone)
+        except RateLimitExceeded:
+            return None
+        assert trips[0] == 1  # the numbers ride in the limits' script
+        return result
+
+    sent = [send(n) for n in ("13612340000", "13612340001", "13612340000", "13612340002")]
+    assert all(sent)  # three numbers (a resend is not a new one)
+    assert not BlockedPrefix.objects.exists()
+    assert send("13612340003") is None
+    assert BlockedPrefix.objects.get(prefix="861361234").is_active
+    # The refused number was not kept: the block's sets hold exactly the three.
+    members = sum(on_redis.scard(k) for k in on_redis.keys("*conv:prefix:861361234:n:*"))
+    assert members == 3
+
+    # Another process, whose copy of the table has not seen the block yet,
+    # refuses all the same (the counters say so) and writes the block again.
+    BlockedPrefix.objects.all().delete()
+    monkeypatch.setattr(abuse.snapshots.blocked_prefixes, "get", lambda: {})
+    assert send("13612340004") is None
+    assert BlockedPrefix.objects.filter(prefix="861361234").exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+
+    result = sent[1]
+    assert result is not None
+    services.verify_otp(
+        client, result.otp_token, "123456", phone_number="13612340001", usage="signup"
+    )
+    assert not BlockedPrefix.objects.get(prefix="861361234").is_active  # lifted
+    assert send("13612340003") is not None  # ... and the block is proven for 30 days
+    assert send("13612340005") is not None
 
 
 # --- a cache that does not answer ----------------------------------------------------------------
