@@ -154,6 +154,8 @@ class SendCounters:
     sums: tuple[tuple[str, ...], ...] = ()
     #: The prefix's numbers in the window, in sets (the new-prefix cap).
     distinct: tuple[ratelimits.Distinct, ...] = ()
+    #: The new-prefix cap this send is held to (:func:`new_prefix_cap`; 0: none).
+    cap: int = 0
 
 
 def _known_key(prefix: str) -> str:
@@ -162,7 +164,34 @@ def _known_key(prefix: str) -> str:
 
 
 def _new_prefix_numbers() -> int:
+    """The configured cap for unproven prefixes (0: none)."""
     return int(_monitor().get("NEW_PREFIX_NUMBERS") or 0)
+
+
+def under_attack() -> bool:
+    """Whether at least ``ATTACK_BLOCKS`` prefixes are blocked right now (site-wide).
+
+    Read from this process's copy of the blocked prefixes: no query, no round trip.
+    """
+    blocks = int(_monitor().get("ATTACK_BLOCKS") or 0)
+    if not blocks:
+        return False
+    now = timezone.now()
+    return sum(1 for until in snapshots.blocked_prefixes.get().values() if until > now) >= blocks
+
+
+def new_prefix_cap() -> int:
+    """How many numbers of an unproven prefix may get codes in a window, now.
+
+    ``NEW_PREFIX_NUMBERS``, or ``ATTACK_NEW_PREFIX_NUMBERS`` while the site is
+    :func:`under_attack`: a bot that spreads over many blocks is then paid one
+    code per block instead of three, while people, who verify, prove their
+    block with the first code.
+    """
+    cap = _new_prefix_numbers()
+    if cap and under_attack():
+        return min(cap, int(_monitor().get("ATTACK_NEW_PREFIX_NUMBERS") or cap))
+    return cap
 
 
 def send_counters(prefix: str | None, client_pk: int, recipient_hash: str = "") -> SendCounters:
@@ -178,14 +207,11 @@ def send_counters(prefix: str | None, client_pk: int, recipient_hash: str = "") 
     counters.append(ratelimits.Counter(_keys(scope, "s", now)[-1], timeout))
     sums = (tuple(_keys(scope, "s", now)), tuple(_keys(scope, "v", now)), (_known_key(prefix),))
     distinct: tuple[ratelimits.Distinct, ...] = ()
-    if _new_prefix_numbers() and recipient_hash:
+    cap = new_prefix_cap() if recipient_hash else 0
+    if cap:
         numbers = tuple(_keys(scope, "n", now))
-        distinct = (
-            ratelimits.Distinct(
-                numbers[-1], recipient_hash, timeout, _new_prefix_numbers(), numbers
-            ),
-        )
-    return SendCounters(tuple(counters), sums, distinct)
+        distinct = (ratelimits.Distinct(numbers[-1], recipient_hash, timeout, cap, numbers),)
+    return SendCounters(tuple(counters), sums, distinct, cap)
 
 
 def _over_the_line(stats: Conversion) -> bool:
@@ -198,6 +224,7 @@ def refusal(
     recipient_hash: str,
     counted: list[int] | None,
     numbers: list[int] | None,
+    cap: int | None = None,
 ) -> RateLimitExceeded | None:
     """The monitor's refusal of a send that passed every limit, or ``None``.
 
@@ -218,7 +245,8 @@ def refusal(
       reach a prefix that never verifies in a window.
     * **an unproven prefix.** A prefix with no verified code in the last
       ``PREFIX_MEMORY`` seconds gets codes for at most ``NEW_PREFIX_NUMBERS``
-      different numbers per window, until one of them is verified: pumping
+      (``ATTACK_NEW_PREFIX_NUMBERS`` while :func:`under_attack`) different
+      numbers per window, until one of them is verified: pumping
       bots spread over many number blocks, a few codes each, and never verify;
       people verify. Counting numbers, not sends, lets a person whose code is
       slow ask again without closing their block to their neighbours.
@@ -238,11 +266,11 @@ def refusal(
                 retry_after=int(_monitor()["COOLDOWN"]),
                 description="Codes to numbers like this one are paused. Try again later.",
             )
-    cap = _new_prefix_numbers()
+    cap = new_prefix_cap() if cap is None else cap
     if not cap:
         return None
     if counted is None:
-        known, count = _numbers_here(prefix, recipient_hash)
+        known, count = _numbers_here(prefix, recipient_hash, cap)
     else:
         known = len(counted) < 3 or bool(counted[2])
         count = numbers[0] if numbers else 0
@@ -261,7 +289,7 @@ def refusal(
     )
 
 
-def _numbers_here(prefix: str, recipient_hash: str) -> tuple[bool, int]:
+def _numbers_here(prefix: str, recipient_hash: str, cap: int) -> tuple[bool, int]:
     """(known, numbers in the window) of ``prefix`` on a cache without Lua, adding this one."""
     if ratelimits.cache_is_down():
         return True, 0
@@ -276,7 +304,7 @@ def _numbers_here(prefix: str, recipient_hash: str) -> tuple[bool, int]:
             seen |= set(values.get(key) or ())
         if recipient_hash in seen:
             return False, len(seen)
-        if len(seen) < _new_prefix_numbers():  # a refused number stays out, as on Redis
+        if len(seen) < cap:  # a refused number stays out, as on Redis
             current = set(values.get(keys[-1]) or ())
             cache.set(keys[-1], current | {recipient_hash}, _timeout())
         seen.add(recipient_hash)

@@ -99,6 +99,11 @@ DEFAULTS: dict[str, Any] = {
         # at most this many different numbers per WINDOW (0: no such cap).
         "NEW_PREFIX_NUMBERS": 3,
         "PREFIX_MEMORY": 30 * 86400,
+        # While at least ATTACK_BLOCKS prefixes are blocked (an attack is on),
+        # unproven prefixes get codes for ATTACK_NEW_PREFIX_NUMBERS numbers
+        # instead (ATTACK_BLOCKS 0: never).
+        "ATTACK_BLOCKS": 3,
+        "ATTACK_NEW_PREFIX_NUMBERS": 1,
     },
     # Percent of a quota at which admins are mailed and quota_threshold_reached fires.
     "QUOTA_ALARM_THRESHOLDS": [80, 100],

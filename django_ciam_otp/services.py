@@ -405,7 +405,9 @@ def send_otp(
     )
 
     if deliver:
-        blocked = abuse.refusal(checked_prefix, recipient_hash, charge.sums, charge.distinct)
+        blocked = abuse.refusal(
+            checked_prefix, recipient_hash, charge.sums, charge.distinct, monitor.cap
+        )
         if blocked is not None:
             charge.recipient.refund()
             raise blocked

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core import mail
 from django.core.checks import run_checks
+from django.utils import timezone
 
 from django_ciam_otp import abuse, send_otp, signals, verify_otp
 from django_ciam_otp.exceptions import RateLimitExceeded
@@ -221,6 +224,39 @@ def test_unblocking_a_prefix_also_vouches_for_it(api, api_client, unproven_cap):
     abuse.unblock_prefix("861361234")
     for n in numbers("1361234", 10)[3:]:
         assert api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code == 200
+
+
+def test_under_attack_an_unproven_prefix_gets_a_code_for_one_number(
+    api, api_client, settings, sms_outbox
+):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_RATE_LIMITS": [],
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {
+            "MIN_SENDS": 100,
+            "NEW_PREFIX_NUMBERS": 3,
+            "ATTACK_BLOCKS": 3,
+            "ATTACK_NEW_PREFIX_NUMBERS": 1,
+        },
+    }
+    until = timezone.now() + dt.timedelta(hours=1)
+    BlockedPrefix.objects.create(prefix="861380000", blocked_until=until)
+    assert not abuse.under_attack()
+    for n in numbers("1361234", 3):  # one block elsewhere: not an attack, three numbers
+        assert api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code == 200
+    BlockedPrefix.objects.create(prefix="861380001", blocked_until=until)
+    BlockedPrefix.objects.create(prefix="861380002", blocked_until=timezone.now())  # over
+    assert not abuse.under_attack()
+    BlockedPrefix.objects.create(prefix="861380003", blocked_until=until)
+    assert abuse.under_attack() and abuse.new_prefix_cap() == 1
+    first, second = numbers("1361235", 2)
+    assert api.send({"usage": "signup", "phone_number": first}, auth=api_client).status_code == 200
+    assert api.send({"usage": "signup", "phone_number": first}, auth=api_client).status_code == 200
+    refused = api.send({"usage": "signup", "phone_number": second}, auth=api_client)
+    assert refused.status_code == 429
+    assert BlockedPrefix.objects.get(prefix="861361235").is_active
+    assert len(sms_outbox) == 5
 
 
 def test_the_cap_is_off_with_zero(api, api_client, settings):
