@@ -39,7 +39,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.utils import timezone
 
-from . import ratelimits, signals, snapshots
+from . import crypto, ratelimits, signals, snapshots
 from .conf import otp_settings
 from .exceptions import RateLimitExceeded
 from .models import BlockedPrefix
@@ -154,8 +154,8 @@ class SendCounters:
     sums: tuple[tuple[str, ...], ...] = ()
     #: The prefix's numbers in the window, in sets (the new-prefix cap).
     distinct: tuple[ratelimits.Distinct, ...] = ()
-    #: The new-prefix cap this send is held to (:func:`new_prefix_cap`; 0: none).
-    cap: int = 0
+    #: The caps this send is held to, one per ``distinct`` (:func:`caps`).
+    caps: tuple[tuple[str, int], ...] = ()
 
 
 def _known_key(prefix: str) -> str:
@@ -180,21 +180,34 @@ def under_attack() -> bool:
     return sum(1 for until in snapshots.blocked_prefixes.get().values() if until > now) >= blocks
 
 
-def new_prefix_cap() -> int:
-    """How many numbers of an unproven prefix may get codes in a window, now.
+def caps(prefix: str, e164: str) -> tuple[tuple[str, int], ...]:
+    """The number caps of an unproven prefix, now: ``((scope, cap), ...)``.
 
-    ``NEW_PREFIX_NUMBERS``, or ``ATTACK_NEW_PREFIX_NUMBERS`` while the site is
-    :func:`under_attack`: a bot that spreads over many blocks is then paid one
-    code per block instead of three, while people, who verify, prove their
-    block with the first code.
+    Always the prefix's own: ``NEW_PREFIX_NUMBERS`` different numbers per
+    window. While the site is :func:`under_attack`, also each range of
+    neighbouring numbers (the first ``ATTACK_RANGE_LENGTH`` digits: 100
+    numbers by default) gets codes for ``ATTACK_RANGE_NUMBERS`` numbers: bots
+    walk adjacent numbers, people's numbers are not neighbours, so a bot that
+    spreads over many blocks is paid about one code per block instead of
+    three, and people in the same block are not refused for each other.
     """
+    config = _monitor()
     cap = _new_prefix_numbers()
-    if cap and under_attack():
-        return min(cap, int(_monitor().get("ATTACK_NEW_PREFIX_NUMBERS") or cap))
-    return cap
+    if not cap:
+        return ()
+    found = [(f"prefix:{prefix}", cap)]
+    length = int(config.get("ATTACK_RANGE_LENGTH") or 0)
+    numbers = int(config.get("ATTACK_RANGE_NUMBERS") or 0)
+    if length and numbers and e164 and under_attack():
+        digits = e164.lstrip("+")[:length]
+        # The range is named by a keyed hash: its digits are most of a phone number.
+        found.append((f"range:{crypto.hash_recipient('range:' + digits)[:32]}", numbers))
+    return tuple(found)
 
 
-def send_counters(prefix: str | None, client_pk: int, recipient_hash: str = "") -> SendCounters:
+def send_counters(
+    prefix: str | None, client_pk: int, recipient_hash: str = "", e164: str = ""
+) -> SendCounters:
     """What :func:`record_send` would count and add up, to do in the rate limits' round trip."""
     if not _monitor().get("ENABLED", True):
         return SendCounters()
@@ -206,12 +219,12 @@ def send_counters(prefix: str | None, client_pk: int, recipient_hash: str = "") 
     scope = f"prefix:{prefix}"
     counters.append(ratelimits.Counter(_keys(scope, "s", now)[-1], timeout))
     sums = (tuple(_keys(scope, "s", now)), tuple(_keys(scope, "v", now)), (_known_key(prefix),))
-    distinct: tuple[ratelimits.Distinct, ...] = ()
-    cap = new_prefix_cap() if recipient_hash else 0
-    if cap:
-        numbers = tuple(_keys(scope, "n", now))
-        distinct = (ratelimits.Distinct(numbers[-1], recipient_hash, timeout, cap, numbers),)
-    return SendCounters(tuple(counters), sums, distinct, cap)
+    limits = caps(prefix, e164) if recipient_hash else ()
+    distinct = []
+    for counted_scope, cap in limits:
+        numbers = tuple(_keys(counted_scope, "n", now))
+        distinct.append(ratelimits.Distinct(numbers[-1], recipient_hash, timeout, cap, numbers))
+    return SendCounters(tuple(counters), sums, tuple(distinct), limits)
 
 
 def _over_the_line(stats: Conversion) -> bool:
@@ -224,7 +237,7 @@ def refusal(
     recipient_hash: str,
     counted: list[int] | None,
     numbers: list[int] | None,
-    cap: int | None = None,
+    limits: tuple[tuple[str, int], ...] = (),
 ) -> RateLimitExceeded | None:
     """The monitor's refusal of a send that passed every limit, or ``None``.
 
@@ -245,8 +258,9 @@ def refusal(
       reach a prefix that never verifies in a window.
     * **an unproven prefix.** A prefix with no verified code in the last
       ``PREFIX_MEMORY`` seconds gets codes for at most ``NEW_PREFIX_NUMBERS``
-      (``ATTACK_NEW_PREFIX_NUMBERS`` while :func:`under_attack`) different
-      numbers per window, until one of them is verified: pumping
+      different numbers per window (and, while :func:`under_attack`, each
+      range of neighbouring numbers for ``ATTACK_RANGE_NUMBERS``: see
+      :func:`caps`), until one of them is verified: pumping
       bots spread over many number blocks, a few codes each, and never verify;
       people verify. Counting numbers, not sends, lets a person whose code is
       slow ask again without closing their block to their neighbours.
@@ -266,22 +280,27 @@ def refusal(
                 retry_after=int(_monitor()["COOLDOWN"]),
                 description="Codes to numbers like this one are paused. Try again later.",
             )
-    cap = new_prefix_cap() if cap is None else cap
-    if not cap:
+    if not limits:
         return None
     if counted is None:
-        known, count = _numbers_here(prefix, recipient_hash, cap)
+        if _known_here(prefix):
+            return None
+        counts = [_numbers_here(scope, recipient_hash, cap) for scope, cap in limits]
     else:
-        known = len(counted) < 3 or bool(counted[2])
-        count = numbers[0] if numbers else 0
-    if known or count <= cap:
+        if len(counted) < 3 or counted[2]:  # a code to it was verified lately
+            return None
+        counts = list(numbers or [])
+    over = [(scope, cap) for (scope, cap), count in zip(limits, counts, strict=True) if count > cap]
+    if not over:
         return None
     days = int(_monitor().get("PREFIX_MEMORY") or 0) // 86400
+    cap = over[0][1]
+    where = "numbers" if over[0][0].startswith("prefix:") else "neighbouring numbers"
     stats = Conversion(sends=counted[0] - 1 if counted else cap, verifications=0)
     block_prefix(
         prefix,
         stats,
-        reason=f"codes to {cap} numbers, none verified; no code to it verified in {days} days",
+        reason=f"codes to {cap} {where}, none verified; no code to it verified in {days} days",
     )
     return blocked_error(prefix) or RateLimitExceeded(
         retry_after=int(_monitor()["COOLDOWN"]),
@@ -289,30 +308,41 @@ def refusal(
     )
 
 
-def _numbers_here(prefix: str, recipient_hash: str, cap: int) -> tuple[bool, int]:
-    """(known, numbers in the window) of ``prefix`` on a cache without Lua, adding this one."""
+def _known_here(prefix: str) -> bool:
+    """Whether a code to ``prefix`` was verified lately, on a cache without Lua."""
     if ratelimits.cache_is_down():
-        return True, 0
-    keys = _keys(f"prefix:{prefix}", "n")
+        return True
+    try:
+        return bool(_cache().get(_known_key(prefix)))
+    except Exception:  # noqa: BLE001 - monitoring must never fail a send
+        ratelimits.trip_breaker()
+        return True
+
+
+def _numbers_here(scope: str, recipient_hash: str, cap: int) -> int:
+    """Numbers of ``scope`` in the window, this one included, on a cache without Lua.
+
+    Like the Redis script: the number is kept only when there is room under ``cap``.
+    """
+    if ratelimits.cache_is_down():
+        return 0
+    keys = _keys(scope, "n")
     cache = _cache()
     try:
-        values = cache.get_many([*keys, _known_key(prefix)])
-        if values.get(_known_key(prefix)):
-            return True, 0
+        values = cache.get_many(keys)
         seen: set[str] = set()
         for key in keys:
             seen |= set(values.get(key) or ())
         if recipient_hash in seen:
-            return False, len(seen)
-        if len(seen) < cap:  # a refused number stays out, as on Redis
+            return len(seen)
+        if len(seen) < cap:
             current = set(values.get(keys[-1]) or ())
             cache.set(keys[-1], current | {recipient_hash}, _timeout())
-        seen.add(recipient_hash)
     except Exception:  # noqa: BLE001 - monitoring must never fail a send
         ratelimits.trip_breaker()
         logger.warning("conversion monitor could not count numbers (cache unavailable)")
-        return True, 0
-    return False, len(seen)
+        return 0
+    return len(seen) + 1
 
 
 def record_send(prefix: str | None, client_pk: int, counted: list[int] | None = None) -> None:

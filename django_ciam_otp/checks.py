@@ -104,6 +104,7 @@ def _check_numbers() -> list[checks.CheckMessage]:
             errors.append(
                 _error(f"{SETTINGS_NAME}['{name}'] must be an integer from {low} to {high}.", 6)
             )
+    errors.extend(_check_monitor())
     if isinstance(otp_settings.DEFAULT_CODE_LENGTH, int) and otp_settings.DEFAULT_CODE_LENGTH < 6:
         errors.append(
             _warning(
@@ -112,6 +113,36 @@ def _check_numbers() -> list[checks.CheckMessage]:
                 hint="NIST SP 800-63B asks for at least 20 bits of entropy (6 digits).",
             )
         )
+    return errors
+
+
+def _check_monitor() -> list[checks.CheckMessage]:
+    """``CONVERSION_MONITOR``: known keys, integers in range, a ratio between 0 and 1."""
+    monitor = otp_settings.CONVERSION_MONITOR
+    name = f"{SETTINGS_NAME}['CONVERSION_MONITOR']"
+    if not isinstance(monitor, dict):
+        return [_error(f"{name} must be a dict.", 6)]
+    errors: list[checks.CheckMessage] = []
+    unknown = sorted(set(monitor) - set(DEFAULTS["CONVERSION_MONITOR"]))
+    if unknown:
+        errors.append(_error(f"Unknown {name} keys: {', '.join(map(str, unknown))}.", 6))
+    bounds = {
+        "WINDOW": (60, 7 * 86400),
+        "MIN_SENDS": (1, 100000),
+        "COOLDOWN": (1, 30 * 86400),
+        "NEW_PREFIX_NUMBERS": (0, 100000),
+        "PREFIX_MEMORY": (1, 365 * 86400),
+        "ATTACK_BLOCKS": (0, 100000),
+        "ATTACK_RANGE_LENGTH": (0, 15),
+        "ATTACK_RANGE_NUMBERS": (0, 100000),
+    }
+    for key, (low, high) in bounds.items():
+        value = monitor.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            errors.append(_error(f"{name}['{key}'] must be an integer from {low} to {high}.", 6))
+    ratio = monitor.get("MIN_RATIO")
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+        errors.append(_error(f"{name}['MIN_RATIO'] must be a number from 0 to 1.", 6))
     return errors
 
 

@@ -100,10 +100,12 @@ DEFAULTS: dict[str, Any] = {
         "NEW_PREFIX_NUMBERS": 3,
         "PREFIX_MEMORY": 30 * 86400,
         # While at least ATTACK_BLOCKS prefixes are blocked (an attack is on),
-        # unproven prefixes get codes for ATTACK_NEW_PREFIX_NUMBERS numbers
-        # instead (ATTACK_BLOCKS 0: never).
+        # each range of neighbouring numbers of an unproven prefix (its first
+        # ATTACK_RANGE_LENGTH digits; 11: 100 numbers) gets codes for
+        # ATTACK_RANGE_NUMBERS numbers (ATTACK_BLOCKS 0: never).
         "ATTACK_BLOCKS": 3,
-        "ATTACK_NEW_PREFIX_NUMBERS": 1,
+        "ATTACK_RANGE_LENGTH": 11,
+        "ATTACK_RANGE_NUMBERS": 1,
     },
     # Percent of a quota at which admins are mailed and quota_threshold_reached fires.
     "QUOTA_ALARM_THRESHOLDS": [80, 100],

@@ -383,7 +383,9 @@ def send_otp(
     prefix = abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None
     checked_prefix = prefix if test_code is None else None
     monitor = (
-        abuse.send_counters(prefix, client.pk, recipient_hash) if deliver else abuse.SendCounters()
+        abuse.send_counters(prefix, client.pk, recipient_hash, recipient.key)
+        if deliver
+        else abuse.SendCounters()
     )
     # Client, IP, recipient, blocked prefix, prefix: one round trip on Redis.
     # The caller's hits (client, IP) stay counted whatever happens next; the
@@ -406,7 +408,7 @@ def send_otp(
 
     if deliver:
         blocked = abuse.refusal(
-            checked_prefix, recipient_hash, charge.sums, charge.distinct, monitor.cap
+            checked_prefix, recipient_hash, charge.sums, charge.distinct, monitor.caps
         )
         if blocked is not None:
             charge.recipient.refund()

@@ -226,7 +226,7 @@ def test_unblocking_a_prefix_also_vouches_for_it(api, api_client, unproven_cap):
         assert api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code == 200
 
 
-def test_under_attack_an_unproven_prefix_gets_a_code_for_one_number(
+def test_under_attack_neighbouring_numbers_of_an_unproven_prefix_get_one_code(
     api, api_client, settings, sms_outbox
 ):
     settings.CIAM_OTP = {
@@ -237,26 +237,37 @@ def test_under_attack_an_unproven_prefix_gets_a_code_for_one_number(
             "MIN_SENDS": 100,
             "NEW_PREFIX_NUMBERS": 3,
             "ATTACK_BLOCKS": 3,
-            "ATTACK_NEW_PREFIX_NUMBERS": 1,
+            "ATTACK_RANGE_LENGTH": 11,
+            "ATTACK_RANGE_NUMBERS": 1,
         },
     }
+
+    def send(phone: str) -> int:
+        return api.send({"usage": "signup", "phone_number": phone}, auth=api_client).status_code
+
     until = timezone.now() + dt.timedelta(hours=1)
     BlockedPrefix.objects.create(prefix="861380000", blocked_until=until)
-    assert not abuse.under_attack()
-    for n in numbers("1361234", 3):  # one block elsewhere: not an attack, three numbers
-        assert api.send({"usage": "signup", "phone_number": n}, auth=api_client).status_code == 200
     BlockedPrefix.objects.create(prefix="861380001", blocked_until=until)
     BlockedPrefix.objects.create(prefix="861380002", blocked_until=timezone.now())  # over
     assert not abuse.under_attack()
+    assert send("13612340000") == 200 and send("13612340001") == 200  # neighbours, no attack
     BlockedPrefix.objects.create(prefix="861380003", blocked_until=until)
-    assert abuse.under_attack() and abuse.new_prefix_cap() == 1
-    first, second = numbers("1361235", 2)
-    assert api.send({"usage": "signup", "phone_number": first}, auth=api_client).status_code == 200
-    assert api.send({"usage": "signup", "phone_number": first}, auth=api_client).status_code == 200
-    refused = api.send({"usage": "signup", "phone_number": second}, auth=api_client)
-    assert refused.status_code == 429
-    assert BlockedPrefix.objects.get(prefix="861361235").is_active
-    assert len(sms_outbox) == 5
+    assert abuse.under_attack()
+
+    # Under attack: three numbers of an unproven block, in three ranges of 100, get codes ...
+    assert [send(n) for n in ("13612350007", "13612350107", "13612350007", "13612350207")] == [
+        200
+    ] * 4
+    assert not BlockedPrefix.objects.filter(prefix="861361235").exists()
+    # ... a neighbour of one of them does not, and the block is blocked.
+    assert send("13612360000") == 200
+    assert send("13612360001") == 429
+    blocked = BlockedPrefix.objects.get(prefix="861361236")
+    assert blocked.is_active and "neighbouring numbers" in blocked.reason
+    assert len(sms_outbox) == 7
+    # No digits of the range in the cache's keys: it is named by a keyed hash.
+    assert abuse.caps("861361236", "+8613612360001")[1][0].startswith("range:")
+    assert "1361236000" not in abuse.caps("861361236", "+8613612360001")[1][0]
 
 
 def test_the_cap_is_off_with_zero(api, api_client, settings):

@@ -439,6 +439,37 @@ def test_an_unproven_prefix_is_blocked_by_numbers_counted_in_the_same_round_trip
     assert send("13612340005") is not None
 
 
+@pytest.mark.django_db(transaction=True)
+def test_under_attack_the_range_cap_rides_in_the_same_round_trip(
+    on_redis, site, monkeypatch, settings
+):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_RATE_LIMITS": [],
+        "PREFIX_RATE_LIMITS": [],
+        "CONVERSION_MONITOR": {"MIN_SENDS": 100, "NEW_PREFIX_NUMBERS": 3, "ATTACK_BLOCKS": 1},
+    }
+    client, _ = site
+    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    BlockedPrefix.objects.create(
+        prefix="861380000", blocked_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    )
+    services.send_otp(client, usage="signup", phone_number="13612350000")  # loads the script
+
+    def send(phone: str) -> bool:
+        try:
+            with round_trips() as trips:
+                services.send_otp(client, usage="signup", phone_number=phone)
+        except RateLimitExceeded:
+            return False
+        assert trips[0] == 1
+        return True
+
+    assert [send(n) for n in ("13612340000", "13612340100", "13612340000")] == [True] * 3
+    assert send("13612340101") is False  # a neighbour of the second
+    assert BlockedPrefix.objects.get(prefix="861361234").is_active
+
+
 # --- a cache that does not answer ----------------------------------------------------------------
 
 
