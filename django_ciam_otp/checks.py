@@ -8,6 +8,7 @@ warnings flag settings that are fine for a demo and dangerous in production
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import phonenumbers
@@ -98,12 +99,8 @@ def _check_numbers() -> list[checks.CheckMessage]:
         "DELIVERY_CLAIM_LEASE": (1, 3600),
         "LOOKUP_CACHE_SECONDS": (0, 300),
     }
-    for name, (low, high) in bounds.items():
-        value = getattr(otp_settings, name)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            errors.append(
-                _error(f"{SETTINGS_NAME}['{name}'] must be an integer from {low} to {high}.", 6)
-            )
+    values = {name: getattr(otp_settings, name) for name in bounds}
+    errors.extend(_check_ints(values, bounds, f"{SETTINGS_NAME}['{{}}']"))
     errors.extend(_check_monitor())
     if isinstance(otp_settings.DEFAULT_CODE_LENGTH, int) and otp_settings.DEFAULT_CODE_LENGTH < 6:
         errors.append(
@@ -113,6 +110,20 @@ def _check_numbers() -> list[checks.CheckMessage]:
                 hint="NIST SP 800-63B asks for at least 20 bits of entropy (6 digits).",
             )
         )
+    return errors
+
+
+def _check_ints(
+    values: Mapping[str, Any], bounds: Mapping[str, tuple[int, int]], label: str
+) -> list[checks.CheckMessage]:
+    """E006 for each of ``bounds`` whose value is not an integer in its range."""
+    errors: list[checks.CheckMessage] = []
+    for key, (low, high) in bounds.items():
+        value = values.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            errors.append(
+                _error(f"{label.format(key)} must be an integer from {low} to {high}.", 6)
+            )
     return errors
 
 
@@ -136,10 +147,7 @@ def _check_monitor() -> list[checks.CheckMessage]:
         "ATTACK_RANGE_LENGTH": (0, 15),
         "ATTACK_RANGE_NUMBERS": (0, 100000),
     }
-    for key, (low, high) in bounds.items():
-        value = monitor.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            errors.append(_error(f"{name}['{key}'] must be an integer from {low} to {high}.", 6))
+    errors.extend(_check_ints(monitor, bounds, f"{name}['{{}}']"))
     ratio = monitor.get("MIN_RATIO")
     if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
         errors.append(_error(f"{name}['MIN_RATIO'] must be a number from 0 to 1.", 6))
