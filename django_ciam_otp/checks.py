@@ -174,6 +174,26 @@ def _check_user_fields() -> list[checks.CheckMessage]:
                     f"{SETTINGS_NAME}['{key}'] = {field!r} is not a field of {model.__name__}.", 7
                 )
             )
+    if (
+        otp_settings.USER_LOOKUP
+        and not otp_settings.USER_ADDRESS
+        and not otp_settings.USER_PHONE_FIELD
+    ):
+        errors.append(
+            _warning(
+                f"{SETTINGS_NAME}['USER_LOOKUP'] is set, but nothing says where a user's mobile "
+                "number is stored, so no user it finds by phone number counts as the number's "
+                "owner (resets by SMS send nothing, sign-ups are never phone_number_is_used).",
+                2,
+                hint=f"Set {SETTINGS_NAME}['USER_ADDRESS'] to a callable(user, channel) returning "
+                "the address stored on the user, or USER_PHONE_FIELD.",
+            )
+        )
+    share = otp_settings.RECIPIENT_SHARE_PER_CLIENT
+    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
+        errors.append(
+            _error(f"{SETTINGS_NAME}['RECIPIENT_SHARE_PER_CLIENT'] must be a number in (0, 1].", 6)
+        )
     return errors
 
 

@@ -51,9 +51,17 @@ DEFAULTS: dict[str, Any] = {
     # Field on the user model holding the phone number in E.164 form; None
     # means no phone numbers belong to users unless USER_LOOKUP says so.
     "USER_PHONE_FIELD": None,
-    # Dotted path to ``callable(channel, recipient) -> user | None``; replaces
-    # the field lookups above when set.
+    # Dotted path to ``callable(channel, recipient) -> user | None`` (or a list
+    # of candidate users); replaces the field lookups above when set. What it
+    # finds is only a candidate: a user counts only when the address stored on
+    # it has the recipient's canonical form (django_ciam_otp.identity), so a
+    # look-up that folds more (``__iexact``, a _ci collation) cannot hand one
+    # person's account to a look-alike address.
     "USER_LOOKUP": None,
+    # Dotted path to ``callable(user, channel) -> str | None``: the address
+    # stored on a user ("email" or "sms"), for sites that keep it outside the
+    # fields above (e.g. a profile model). Codes for an account go to it.
+    "USER_ADDRESS": None,
     # --- the authentication backend (backends.auth.OTPBackend) ------------------
     # client_id of the OTPClient the site's own pages send and verify codes as.
     "SITE_CLIENT_ID": None,
@@ -70,6 +78,11 @@ DEFAULTS: dict[str, Any] = {
     # Count recipient limits separately per usage, as Tencent Cloud SMS counts
     # "same number, same content": a sign-up code does not block a login code.
     "RATE_LIMIT_PER_USAGE": True,
+    # The share of each per-recipient limit one API client may use up (0 < x <= 1).
+    # 1.0 (default) keeps Tencent's numbers for a site with one client; with
+    # several clients sending to the same people, e.g. 0.5 means no one client
+    # can use more than half of a person's allowance (at least 1 per window).
+    "RECIPIENT_SHARE_PER_CLIENT": 1.0,
     # Limits per API client and per client IP address (answered with 429).
     "CLIENT_RATE_LIMITS": ["600/m"],
     "IP_RATE_LIMITS": ["60/m", "600/h"],
@@ -150,7 +163,13 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-IMPORT_STRINGS = ("SMS_BACKEND", "EMAIL_BACKEND", "USER_LOOKUP", "AUTO_SIGNUP_HANDLER")
+IMPORT_STRINGS = (
+    "SMS_BACKEND",
+    "EMAIL_BACKEND",
+    "USER_LOOKUP",
+    "USER_ADDRESS",
+    "AUTO_SIGNUP_HANDLER",
+)
 
 
 class OTPSettings:

@@ -253,7 +253,9 @@ def _deliver_unclaimed(
     and send, or wait out another worker's live claim.
     """
     token = OTPToken.objects.filter(pk=token_id).first()
-    if token is None or token.delivery_status in _FINISHED:
+    if token is None:
+        return _not_visible_yet(token_id, attempt) if payload and payload.get("w") else None
+    if token.delivery_status in _FINISHED:
         return None
     if token.status != TokenStatus.PENDING or now >= token.code_expires_at:
         _finish_unsent(token, DeliveryStatus.EXPIRED, "not sent: code no longer usable")
@@ -270,6 +272,26 @@ def _deliver_unclaimed(
     if not claimed:
         return _claimed_elsewhere(token.pk, now, lease)
     return _send(token, payload, attempt)
+
+
+#: How often a task looks again for a token it cannot see (about a minute in all).
+UNSEEN_TOKEN_TRIES = 16
+
+
+def _not_visible_yet(token_id: int, attempt: int) -> RetryLater | None:
+    """No such token yet, for a task published before its token committed: look again soon.
+
+    A send inside the caller's own transaction (``ATOMIC_REQUESTS``)
+    publishes its task before that transaction commits (its envelope says
+    ``"w"``), so the worker can run before the row is visible; it looks again
+    with a growing pause, for about a minute. If the caller's transaction rolled back,
+    there is nothing to send and the task ends after its last look (Celery's
+    ``expires``, the code's validity, usually ends it sooner).
+    """
+    if attempt >= UNSEEN_TOKEN_TRIES:
+        logger.info("OTP delivery dropped: token %s never became visible", token_id)
+        return None
+    return RetryLater(countdown=min(5.0, 0.25 * 2**attempt), counts=False)
 
 
 def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater | None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import crypto
+from . import crypto, identity
 
 
 class Channel(models.TextChoices):
@@ -345,6 +346,21 @@ class TestRecipient(models.Model):
 
     def __str__(self) -> str:
         return self.recipient
+
+    def clean(self) -> None:
+        """Refuse an address that belongs to an account.
+
+        A test recipient's fixed code is public (reviewers, QA): on an
+        account's address it would log anyone in as that account. Sends and
+        verifications check again, for accounts created after this row.
+        """
+        if not self.channel or not self.recipient:
+            return
+        key = identity.canonical(self.channel, self.recipient)
+        if key is not None and identity.is_used(self.channel, key):
+            raise ValidationError(
+                {"recipient": _("This address belongs to an account; test codes cannot use it.")}
+            )
 
 
 class BlockedPrefix(models.Model):

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -414,6 +415,7 @@ def _groups(
     usage: str,
     prefix: str | None,
     blocked: RateLimited | None,
+    caller_only: bool = False,
 ) -> list[_Group]:
     """The limits of one send in the contract's order; phase 1 is the caller's."""
 
@@ -452,9 +454,16 @@ def _groups(
     configured = (
         otp_settings.SMS_RATE_LIMITS if channel == "sms" else otp_settings.EMAIL_RATE_LIMITS
     )
-    value = f"{recipient_hash}:{usage}" if otp_settings.RATE_LIMIT_PER_USAGE else recipient_hash
+    if caller_only:
+        return groups
+    value = recipient_value(recipient_hash, usage)
     group = f"ciam_otp.{channel}"
     groups.append(_Group(group, value, rates(group, value, configured), 2, recipient_error))
+    shared = client_share(configured or ())
+    if shared:
+        value = f"{client_pk}:{value}"
+        group = f"ciam_otp.{channel}.client"
+        groups.append(_Group(group, value, rates(group, value, shared), 2, recipient_error))
     if prefix is not None:
         if blocked is not None:
             groups.append(_Group("blocked", prefix, [], 2, too_many, forced=blocked))
@@ -470,6 +479,66 @@ def _groups(
     return groups
 
 
+def recipient_value(recipient_hash: str, usage: str) -> str:
+    """The per-recipient counters' key value (per usage unless ``RATE_LIMIT_PER_USAGE`` is off)."""
+    return f"{recipient_hash}:{usage}" if otp_settings.RATE_LIMIT_PER_USAGE else recipient_hash
+
+
+def client_share(rates: Iterable[str]) -> list[str]:
+    """One client's share of the per-recipient ``rates`` (``RECIPIENT_SHARE_PER_CLIENT``).
+
+    ``"5/h"`` with a share of 0.5 is ``"3/3600s"`` (rounded up, at least 1):
+    no client can use up a person's whole allowance. Empty at a share of 1.
+    """
+    share = float(otp_settings.RECIPIENT_SHARE_PER_CLIENT)
+    if share >= 1:
+        return []
+    return [
+        f"{max(1, math.ceil(limit * share))}/{period}s"
+        for _, limit, period in _parsed(tuple(rates))
+    ]
+
+
+def count_caller(request: HttpRequest | None, *, client_pk: int) -> Charge:
+    """Count one request against the client's and the IP's limits only, or raise 429.
+
+    For answers that send nothing but still tell the caller something
+    (``email_is_used`` / ``phone_number_is_used``): they cost the caller the
+    same as a send, so the is-used check is no free oracle.
+    """
+    charge = count_send(
+        request, client_pk=client_pk, channel="", recipient_hash="", usage="", caller_only=True
+    )
+    return charge.caller
+
+
+def clear_recipient(
+    channel: str, recipient_hash: str, usage: str, client_pk: int | None = None
+) -> None:
+    """Forget the recipient's send counters for ``usage`` (a code to them was just verified).
+
+    The person is who the limits protect: once they proved the address, the
+    sends others (another client, a stranger on the site's pages) spent on it
+    must not keep them from their next code. Best effort.
+    """
+    configured = (
+        otp_settings.SMS_RATE_LIMITS if channel == "sms" else otp_settings.EMAIL_RATE_LIMITS
+    )
+    if not configured or cache_is_down() or not getattr(settings, "RATELIMIT_ENABLE", True):
+        return
+    value = recipient_value(recipient_hash, usage)
+    keys = [r.key for r in _rates(f"ciam_otp.{channel}", value, configured)]
+    shared = client_share(configured)
+    if shared and client_pk is not None:
+        owned = f"{client_pk}:{value}"
+        keys += [r.key for r in _rates(f"ciam_otp.{channel}.client", owned, shared)]
+    try:
+        _cache().delete_many(keys)
+    except Exception as exc:  # noqa: BLE001 - the counters expire anyway
+        trip_breaker()
+        logger.warning("could not clear a recipient's counters (%s)", type(exc).__name__)
+
+
 def count_send(
     request: HttpRequest | None,
     *,
@@ -483,6 +552,7 @@ def count_send(
     sums: Sequence[Sequence[str]] = (),
     marker: Counter | None = None,
     distinct: Sequence[Distinct] = (),
+    caller_only: bool = False,
 ) -> SendCharge:
     """Count one send against every limit, in the contract's order, or raise the refusal.
 
@@ -493,7 +563,9 @@ def count_send(
     counter keys) added up, ``marker`` set and each of ``distinct`` added to
     and counted, all when every limit passed, in the same round trip.
     """
-    groups = _groups(request, client_pk, channel, recipient_hash, usage, prefix, blocked)
+    groups = _groups(
+        request, client_pk, channel, recipient_hash, usage, prefix, blocked, caller_only
+    )
     if cache_is_down():
         return _cache_failed(groups)
     cache = _cache()

@@ -14,14 +14,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.mail import mail_admins
 from django.db import connections, router, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils import timezone, translation
 
-from . import abuse, crypto, ratelimits, signals, snapshots
+from . import abuse, crypto, identity, ratelimits, signals, snapshots
 from .conf import otp_settings
 from .exceptions import (
     DeliveryFailed,
@@ -91,8 +90,21 @@ class VerifyResult:
 def _optional_str(name: str, value: Any) -> str | None:
     if value is None:
         return None
+    return _text(name, value)
+
+
+def _text(name: str, value: Any) -> str:
+    """``value`` when it is text that can be stored and hashed, else ``InvalidRequest``.
+
+    JSON's ``"\\ud800"`` decodes to a lone surrogate: a ``str`` that no
+    database, cache or hash can take as UTF-8.
+    """
     if not isinstance(value, str):
         raise InvalidRequest(f"'{name}' must be a string.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(f"'{name}' is not valid Unicode text.") from None
     return value
 
 
@@ -149,23 +161,8 @@ def _code_policy(auth_source_id: str | None, channel: str) -> CodePolicy:
 
 
 def find_user(channel: str, recipient_key: str) -> Any | None:
-    """The user a normalised recipient belongs to, or ``None``.
-
-    ``USER_LOOKUP`` (a dotted path) replaces the field look-ups entirely.
-    """
-    lookup = otp_settings.import_string("USER_LOOKUP")
-    if lookup is not None:
-        return lookup(channel, recipient_key)
-    model = get_user_model()
-    if channel == Channel.EMAIL:
-        field = otp_settings.USER_EMAIL_FIELD or model.get_email_field_name()
-        filters = {f"{field}__iexact": recipient_key}
-    else:
-        field = otp_settings.USER_PHONE_FIELD
-        if not field:
-            return None
-        filters = {field: recipient_key}
-    return model._default_manager.filter(**filters).first()
+    """The user a canonical recipient belongs to, or ``None`` (see :mod:`.identity`)."""
+    return identity.find_user(channel, recipient_key)
 
 
 # --- quota ---------------------------------------------------------------------
@@ -183,8 +180,13 @@ def _quotas_for(client: OTPClient, channel: str) -> list[Quota]:
     )
 
 
-def consume_quota(client: OTPClient, channel: str) -> bool:
+def consume_quota(client: OTPClient, channel: str, *, count: int = 1) -> bool:
     """Take one message from the client's and the site-wide quota, or raise.
+
+    ``count=0`` checks that one message would fit, with the very same
+    statement and row locks, but takes nothing: a ``reset_password`` for an
+    address with no account answers like a real one (same refusals, same
+    work, same timing) and consumes no quota.
 
     Returns whether any quota applies (and so was consumed). On PostgreSQL and
     SQLite this is one ``UPDATE ... RETURNING`` that counts the message in
@@ -201,11 +203,11 @@ def consume_quota(client: OTPClient, channel: str) -> bool:
     rollback (outside one, this opens its own).
     """
     if _update_returning_supported(connections[router.db_for_write(Quota)]):
-        return _consume_quota_returning(client, channel)
-    return _consume_quota_each(client, channel)
+        return _consume_quota_returning(client, channel, count)
+    return _consume_quota_each(client, channel, count)
 
 
-def _consume_quota_returning(client: OTPClient, channel: str) -> bool:
+def _consume_quota_returning(client: OTPClient, channel: str, count: int) -> bool:
     using = router.db_for_write(Quota)
     conn = connections[using]
     qn = conn.ops.quote_name
@@ -226,18 +228,30 @@ def _consume_quota_returning(client: OTPClient, channel: str) -> bool:
     rolled_over = f"{col['period_start']} < {current}"
     sql = (
         f"UPDATE {qn(meta.db_table)} SET "  # noqa: S608 - names from the model, values as params
-        f"{col['used']} = CASE WHEN {rolled_over} THEN 1 ELSE {col['used']} + 1 END, "
+        f"{col['used']} = CASE WHEN {rolled_over} THEN %s ELSE {col['used']} + %s END, "
         f"{col['period_start']} = CASE WHEN {rolled_over} THEN {current} "
         f"ELSE {col['period_start']} END "
         f"WHERE ({col['client']} = %s OR {col['client']} IS NULL) AND {col['channel']} = %s "
         f"RETURNING {col['id']}, {col['client']}, {col['limit']}, {col['used']}, {col['period']}"
     )
-    params = [*current_params, *current_params, *current_params, client.pk, channel]
+    params = [
+        *current_params,
+        count,
+        count,
+        *current_params,
+        *current_params,
+        client.pk,
+        channel,
+    ]
+    # With count=0 the row holds what it held; one more message must still fit.
+    spare = 1 - count
     with transaction.atomic(using=using, savepoint=False), conn.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-        if any(limit == 0 or used > limit for _, _, limit, used, _ in rows):
+        if any(limit == 0 or used + spare > limit for _, _, limit, used, _ in rows):
             raise _quota_error(channel)()
+    if not count:
+        return bool(rows)
     for pk, client_id, limit, used, period in rows:
         quota = Quota(
             pk=pk, client_id=client_id, channel=channel, limit=limit, used=used, period=period
@@ -246,7 +260,7 @@ def _consume_quota_returning(client: OTPClient, channel: str) -> bool:
     return bool(rows)
 
 
-def _consume_quota_each(client: OTPClient, channel: str) -> bool:
+def _consume_quota_each(client: OTPClient, channel: str, count: int) -> bool:
     """Each quota as a conditional UPDATE (``used < limit``, or the period has rolled over)."""
     quotas = _quotas_for(client, channel)
     with transaction.atomic(savepoint=False):
@@ -257,7 +271,7 @@ def _consume_quota_each(client: OTPClient, channel: str) -> bool:
                 Quota.objects.filter(pk=quota.pk, limit__gt=0)
                 .filter(Q(used__lt=F("limit")) | rolled_over)
                 .update(
-                    used=Case(When(rolled_over, then=Value(1)), default=F("used") + 1),
+                    used=Case(When(rolled_over, then=Value(count)), default=F("used") + count),
                     period_start=Case(
                         When(rolled_over, then=Value(current)), default=F("period_start")
                     ),
@@ -265,6 +279,8 @@ def _consume_quota_each(client: OTPClient, channel: str) -> bool:
             )
             if not updated:
                 raise _quota_error(channel)()
+            if not count:
+                continue
             used_now = 1 if quota.period_start < current else quota.used + 1
             _alarm_on_commit(quota, used_now, current, router.db_for_write(Quota))
     return bool(quotas)
@@ -352,6 +368,11 @@ def send_otp(
 
     Raises an :class:`~django_ciam_otp.exceptions.OTPError` subclass for every
     refusal of the contract. ``request`` (optional) feeds the per-IP limit.
+
+    Inside an outer ``transaction.atomic`` block (``ATOMIC_REQUESTS``) the
+    delivery task is published before this returns, not at the outer commit,
+    so a broker outage is still answered with ``TemporarilyUnavailable`` and
+    leaves nothing behind; the worker waits for the outer commit.
     """
     usage = _clean_usage(usage)
     auth_source_id = _optional_str("auth_source_id", auth_source_id)
@@ -370,21 +391,28 @@ def send_otp(
 
     # A login code does not depend on an account here (the authentication
     # backend decides that), so only the other usages look one up.
-    user = None if usage == Usage.LOGIN else find_user(recipient.channel, recipient.key)
-    if user is not None and usage in (Usage.SIGNUP, Usage.UPDATE_USERINFO):
+    users = [] if usage == Usage.LOGIN else identity.find_users(recipient.channel, recipient.key)
+    if users and usage in (Usage.SIGNUP, Usage.UPDATE_USERINFO):
+        # The answer tells the caller something: it costs them like a send.
+        ratelimits.count_caller(request, client_pk=client.pk)
         raise PhoneNumberIsUsed() if recipient.channel == Channel.SMS else EmailIsUsed()
-    # No account for a reset: answer exactly as for a real one, send nothing.
+    user = users[0] if len(users) == 1 else None
+    # No account for a reset: answer exactly as for a real one — the same
+    # limits, monitor, quota statement and publish — but send nothing.
     suppressed = usage == Usage.RESET_PASSWORD and user is None
+    # A code that proves control of an account goes to the address stored on it.
+    address = _delivery_address(recipient, user)
 
     recipient_hash = crypto.hash_recipient(recipient.key)
-    test_code = _test_code(recipient)
-    # Only real deliveries count for the conversion monitor.
-    deliver = not suppressed and test_code is None
+    test_code = _test_code(recipient, users, usage)
+    # Test recipients' fixed codes are not deliveries: no monitor, no quota.
+    counted = test_code is None
+    deliver = counted and not suppressed
     prefix = abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None
-    checked_prefix = prefix if test_code is None else None
+    checked_prefix = prefix if counted else None
     monitor = (
         abuse.send_counters(prefix, client.pk, recipient_hash, recipient.key)
-        if deliver
+        if counted
         else abuse.SendCounters()
     )
     # Client, IP, recipient, blocked prefix, prefix: one round trip on Redis.
@@ -394,7 +422,10 @@ def send_otp(
         request,
         client_pk=client.pk,
         channel=recipient.channel,
-        recipient_hash=recipient_hash,
+        # name+tag@ and name@ share the per-address limits (identity.rate_limit_key).
+        recipient_hash=crypto.hash_recipient(
+            identity.rate_limit_key(recipient.channel, recipient.key)
+        ),
         usage=usage,
         prefix=checked_prefix,
         blocked=abuse.blocked_error(checked_prefix) if checked_prefix is not None else None,
@@ -406,7 +437,7 @@ def send_otp(
         distinct=monitor.distinct,
     )
 
-    if deliver:
+    if counted:
         blocked = abuse.refusal(
             checked_prefix, recipient_hash, charge.sums, charge.distinct, monitor.caps
         )
@@ -414,14 +445,8 @@ def send_otp(
             charge.recipient.refund()
             raise blocked
 
-    if suppressed and not quota_available(client, recipient.channel):
-        charge.recipient.refund()
-        raise _quota_error(recipient.channel)()
-
     raw_token = crypto.new_otp_token()
     code = test_code or crypto.new_code(policy.code_length)
-    if test_code is not None:
-        suppressed = False
     now = timezone.now()
     token_hash = crypto.hash_token(raw_token)
     token = OTPToken(
@@ -439,7 +464,7 @@ def send_otp(
         expires_at=now + dt.timedelta(seconds=otp_settings.TOKEN_TTL),
         delivery_status=(
             DeliveryStatus.TEST
-            if test_code
+            if test_code is not None
             else DeliveryStatus.SUPPRESSED
             if suppressed
             else DeliveryStatus.QUEUED
@@ -448,16 +473,11 @@ def send_otp(
         language=language or translation.get_language() or "",
         created_at=now,
     )
-    # The plain code leaves this function only inside the sealed envelope.
-    envelope = crypto.seal({"h": token_hash[:16], "c": code, "r": recipient.address})
+    # The plain code leaves this process only inside the sealed envelope.
+    payload = {"h": token_hash[:16], "c": code, "r": address}
 
     try:
-        with transaction.atomic():
-            if deliver:
-                token.quota_consumed = consume_quota(client, recipient.channel)
-            token.save(force_insert=True)
-            if deliver:
-                transaction.on_commit(lambda: _enqueue(token, envelope))
+        _issue(token, payload, client, recipient.channel, counted=counted, deliver=deliver)
     except (InsufficientSMSQuota, InsufficientEmailQuota):
         charge.recipient.refund()
         raise
@@ -467,7 +487,7 @@ def send_otp(
 
     if charge.marker_was_set:
         _supersede_older(token)
-    if deliver:
+    if counted:
         abuse.record_send(prefix, client.pk, charge.sums)
     signals.otp_sent.send(
         sender=OTPToken,
@@ -481,17 +501,95 @@ def send_otp(
     return SendResult(otp_token=raw_token, retry_after=charge.retry_after, token=token)
 
 
-def _test_code(recipient: Recipient) -> str | None:
-    """The fixed code of an enabled test recipient, when test recipients are on."""
+def _issue(
+    token: OTPToken,
+    payload: dict[str, Any],
+    client: OTPClient,
+    channel: str,
+    *,
+    counted: bool,
+    deliver: bool,
+) -> None:
+    """Take the quota, store the token and publish its delivery task — all or nothing.
+
+    A suppressed reset (``counted`` but not ``deliver``) runs the same quota
+    statement taking nothing and publishes a task that finds nothing to send,
+    so its answer, its refusals and its timing are a real reset's.
+
+    On its own, the task is published when the token's transaction commits
+    (the worker must find the row). Inside a caller's transaction the outer
+    commit may come too late to answer 503, so the task is published at once
+    from a savepoint that a broker failure rolls back (token and quota with
+    it); its envelope says so (``"w"``), and the worker looks again a moment
+    later while the row is not visible.
+    """
+    using = router.db_for_write(OTPToken)
+    nested = _in_callers_transaction(using)
+    envelope = crypto.seal({**payload, "w": 1} if nested else payload)
+    with transaction.atomic(using=using):
+        if counted:
+            consumed = consume_quota(client, channel, count=1 if deliver else 0)
+            token.quota_consumed = consumed and deliver
+        token.save(force_insert=True)
+        if not counted:
+            return
+        if nested:
+            _enqueue(token, envelope)
+        else:
+            transaction.on_commit(lambda: _enqueue(token, envelope), using=using)
+
+
+def _in_callers_transaction(using: str) -> bool:
+    """Whether the caller holds a transaction open (``ATOMIC_REQUESTS``, ``atomic()``).
+
+    Asked the way Django's ``durable`` blocks ask it, so the transactions a
+    ``TestCase`` wraps each test in do not count: tests see what production
+    sees outside a caller's transaction.
+    """
+    if not transaction.get_connection(using).in_atomic_block:
+        return False
+    try:  # no savepoint: the durable check alone, no statement sent
+        with transaction.atomic(using=using, savepoint=False, durable=True):
+            return False
+    except RuntimeError:
+        return True
+
+
+def _delivery_address(recipient: Recipient, user: Any | None) -> str:
+    """Where the code goes: the account's stored address when the code is for an account.
+
+    The stored address has the recipient's canonical form (that is how the
+    account was found), but it is the account's own spelling that receives
+    the code, never the caller's.
+    """
+    if user is None or recipient.channel != Channel.EMAIL:
+        return recipient.address
+    return identity.stored_address(user, recipient.channel) or recipient.address
+
+
+def _test_code(recipient: Recipient, users: list[Any], usage: str) -> str | None:
+    """The fixed code of an enabled test recipient, when test recipients are on.
+
+    A test recipient that has since become an account's address is an
+    ordinary recipient again: its public fixed code must never prove control
+    of a real account (nor skip that account's limits and quotas). A login
+    send has not looked accounts up yet, so it does here — only for
+    addresses that are test recipients, which are few.
+    """
     if not otp_settings.TEST_RECIPIENTS_ENABLED:
         return None
-    return (
+    code = (
         TestRecipient.objects.filter(
             recipient=recipient.key, channel=recipient.channel, enabled=True
         )
         .values_list("code", flat=True)
         .first()
     )
+    if code is None:
+        return None
+    if usage == Usage.LOGIN:
+        users = identity.find_users(recipient.channel, recipient.key)
+    return None if users else code
 
 
 def _enqueue(token: OTPToken, envelope: str) -> None:
@@ -579,6 +677,8 @@ def verify_otp(
         raise InvalidRequest("'otp_token' must be a non-empty string.")
     if not isinstance(otp, str) or not otp:
         raise InvalidRequest("'otp' must be a non-empty string.")
+    _text("otp_token", otp_token)
+    _text("otp", otp)
     usage = _clean_usage(usage)
     recipient = _clean_recipient(phone_number, email)
     recipient_hash = crypto.hash_recipient(recipient.key)
@@ -605,6 +705,9 @@ def verify_otp(
         raise TooManyAttempts()
     if token.status != TokenStatus.PENDING or token.has_newer:
         raise InvalidOTPToken()
+    if token.is_test and identity.is_used(recipient.channel, recipient.key):
+        # A test recipient's public fixed code never proves control of an account.
+        raise InvalidOTPToken("This code was issued to a test recipient that is now an account's.")
     if _recipient_locked(recipient_hash, now):
         raise TooManyAttempts("Too many wrong codes for this recipient. Try again later.")
     if now >= token.code_expires_at:
@@ -626,6 +729,13 @@ def verify_otp(
     )
     token.status = TokenStatus.VERIFIED
     token.verified_at = now
+    # The person proved the address: sends spent on it by others no longer count.
+    ratelimits.clear_recipient(
+        recipient.channel,
+        crypto.hash_recipient(identity.rate_limit_key(recipient.channel, recipient.key)),
+        usage,
+        client.pk,
+    )
     if not token.is_test:
         abuse.record_verification(
             abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None,

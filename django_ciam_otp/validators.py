@@ -25,6 +25,17 @@ _PHONE_CHARS = re.compile(r"^\s*\+?[\d\s\-().]+$")
 _MAX_PHONE_LENGTH = 32
 _MAX_EMAIL_LENGTH = 254
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+_ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_local_part(local: str) -> str:
+    """An email local part in canonical form: NFC, ASCII A–Z to a–z, nothing else folded.
+
+    ``str.lower()``/``casefold()`` would fold ``İ``, ``ſ`` or the Kelvin sign
+    towards ASCII letters, making a look-alike address "equal" to another
+    person's (see :mod:`django_ciam_otp.identity`).
+    """
+    return unicodedata.normalize("NFC", local).translate(_ASCII_UPPER)
 
 
 @dataclass(frozen=True)
@@ -79,7 +90,7 @@ def normalize_email(value: str) -> Recipient:
             email_validator.validate_email(value.strip(), check_deliverability=True)
         except email_validator.EmailNotValidError as exc:
             raise InvalidEmail("This email domain cannot receive mail.") from exc
-    key = f"{info.local_part.lower()}@{domain}"
+    key = f"{fold_local_part(info.local_part)}@{domain}"
     return Recipient(channel="email", key=key, address=info.normalized)
 
 

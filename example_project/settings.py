@@ -176,6 +176,7 @@ CIAM_OTP: dict = {
     "SITE_CLIENT_ID": os.environ.get("OTP_SITE_CLIENT_ID", "DEMO_SITE_CLIENT"),
     # Who owns an email address (User.email) or a mobile number (demo.Profile).
     "USER_LOOKUP": "example_project.demo.users.find_user",
+    "USER_ADDRESS": "example_project.demo.users.address_of",
 }
 if os.environ.get("TENCENTCLOUD_SECRET_ID"):
     # Tencent Cloud SMS (OTP_SMS_BACKEND=django_ciam_otp.backends.sms.tencent.SMSBackend),

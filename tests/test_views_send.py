@@ -64,7 +64,8 @@ def test_email_every_usage(api, api_client, email_source, mailoutbox, usage):
     assert response.status_code == 200, response.content
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
-    assert message.to == [EMAIL]
+    # A reset code goes to the address stored on the account, as it is spelled there.
+    assert message.to == ["mock_username@EXAMPLE.com" if usage == "reset_password" else EMAIL]
     code_hash = OTPToken.objects.get().code_hash
     assert code_hash not in message.body
 
@@ -354,9 +355,20 @@ def test_email_is_used(api, api_client, usage):
 
 @pytest.mark.parametrize("usage", ["signup", "update_userinfo"])
 def test_phone_is_used_via_lookup(api, api_client, settings, usage):
-    settings.CIAM_OTP = {**settings.CIAM_OTP, "USER_LOOKUP": "tests.lookups.phone_lookup"}
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "USER_LOOKUP": "tests.lookups.phone_lookup",
+        "USER_ADDRESS": "tests.lookups.phone_address",
+    }
     response = api.send({"usage": usage, "phone_number": "+86 13900001111"}, auth=api_client)
     assert error_of(response) == "phone_number_is_used"
+
+
+def test_a_lookups_user_counts_only_with_a_readable_address(api, api_client, settings):
+    """USER_LOOKUP finds candidates; without USER_ADDRESS their phone cannot be confirmed."""
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "USER_LOOKUP": "tests.lookups.phone_lookup"}
+    response = api.send({"usage": "signup", "phone_number": "+86 13900001111"}, auth=api_client)
+    assert response.status_code == 200
 
 
 def test_reset_password_unknown_recipient_answers_like_a_known_one(

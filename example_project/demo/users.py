@@ -4,8 +4,9 @@
 it for ``email_is_used`` / ``phone_number_is_used`` and password resets, the
 authentication backend calls it for code logins, and the pages below call it
 through :func:`django_ciam_otp.services.find_user`, so every part of the site
-agrees on who owns an address. Recipients arrive normalised (E.164 phone
-numbers, emails with a lower-case domain and local part).
+agrees on who owns an address. Recipients arrive in canonical form (E.164 phone
+numbers; emails with an ASCII lower-case domain and ASCII letters of the local
+part in lower case).
 """
 
 from __future__ import annotations
@@ -21,12 +22,26 @@ from django_ciam_otp.models import Channel
 from .models import Profile
 
 
-def find_user(channel: str, recipient: str) -> Any | None:
-    """The user whose email (case-insensitive) or profile phone number is ``recipient``."""
+def find_user(channel: str, recipient: str) -> list[Any]:
+    """Candidate users for ``recipient``: by email (case-insensitive) or profile phone number.
+
+    Candidates only: ``__iexact`` folds more than ASCII case on PostgreSQL and
+    MySQL (``alıce`` finds ``alice``), so the library keeps a candidate only
+    when :func:`address_of` gives the recipient's canonical form
+    (:mod:`django_ciam_otp.identity`). A site's own look-up may be as loose as
+    it likes; it cannot hand one person's account to a look-alike address.
+    """
     if channel == Channel.EMAIL:
-        return get_user_model()._default_manager.filter(email__iexact=recipient).first()
+        return list(get_user_model()._default_manager.filter(email__iexact=recipient)[:10])
     profile = Profile.objects.filter(phone_number=recipient).select_related("user").first()
-    return profile.user if profile is not None else None
+    return [profile.user] if profile is not None else []
+
+
+def address_of(user: Any, channel: str) -> str | None:
+    """The address stored on ``user`` (``CIAM_OTP["USER_ADDRESS"]``): what its codes go to."""
+    if channel == Channel.EMAIL:
+        return user.email or None
+    return phone_number_of(user)
 
 
 def new_user(channel: str, recipient: str) -> Any:
