@@ -29,6 +29,10 @@ PURPOSE_TOKEN = "otp-token"
 PURPOSE_CODE = "otp-code"
 PURPOSE_RECIPIENT = "recipient"
 PURPOSE_IDEMPOTENCY = "idempotency"
+# An Idempotency-Key record's body fingerprint (apart from the record's name above).
+PURPOSE_IDEMPOTENCY_BODY = "idempotency-body"
+# Who failed client authentication (auth.py): IP addresses and client ids, never raw in the cache.
+PURPOSE_AUTH_FAILURE = "auth-failure"
 
 _DUMMY_SECRET_HASH = "0" * 64
 
@@ -47,9 +51,16 @@ def _derive(key: bytes, purpose: str) -> bytes:
 
 
 def keyed_hash(purpose: str, value: str, *, key: bytes | None = None) -> str:
-    """Hex HMAC-SHA256 of ``value`` under a key derived for ``purpose``."""
+    """Hex HMAC-SHA256 of ``value`` under a key derived for ``purpose``.
+
+    ``value`` is caller text and may hold lone surrogates (JSON ``"\\ud800"``
+    decodes to one), which strict UTF-8 cannot encode. ``surrogatepass`` encodes
+    them instead of raising, leaves every valid string's bytes (so every stored
+    hash) unchanged, and stays one-to-one: a surrogate's bytes are never valid
+    UTF-8, so no other string shares them (``surrogateescape`` would collide).
+    """
     derived = _derive(key if key is not None else _key_material()[0], purpose)
-    return hmac.new(derived, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(derived, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def hash_matches(purpose: str, value: str, stored_hash: str) -> bool:
@@ -61,7 +72,10 @@ def hash_matches(purpose: str, value: str, stored_hash: str) -> bool:
 
 
 def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    """Never raises on caller text (lone surrogates: see :func:`keyed_hash`)."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def dummy_secret_check(value: str) -> None:

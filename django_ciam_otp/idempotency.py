@@ -7,13 +7,36 @@ request while the first is still being processed gets 409.
 
 Only successful answers are remembered: after an error (a limit, a quota,
 503) the key is released, so the client may retry with it once the cause is
-gone. Records live in the rate-limit cache (Redis in production) and hold a
-hash of the body, the status and the answer — an otp_token, never a code.
+gone.
+
+Records live in the rate-limit cache (Redis in production), which must never
+hold a token or a recipient in a recoverable form, so a record is named by a
+keyed hash of (client, key) and holds, besides a format number and its state:
+
+- ``fp``: the body's fingerprint, an HMAC (``HASH_KEY``, its own purpose) of a
+  canonical JSON encoding of (client, key, body). A phone number has so little
+  entropy that a plain hash of the body gives it back in seconds; without the
+  key this gives nothing, and with the scope inside it equal bodies sent under
+  different keys do not even look alike.
+- ``answer`` (once done): the status and body of the first answer, sealed with
+  the broker envelope's cipher (:func:`crypto.seal`: Fernet, encrypted and
+  authenticated), bound inside the seal to its fingerprint, so it opens only
+  for this client, key and body, and a broker envelope cannot pass for one.
+
+A record that cannot be read — not in this format (written by an older
+version), tampered with or corrupted, its seal not opening — is a miss:
+it is logged, deleted and the key is claimed afresh, so that request is
+processed like a first one. That loses the at-most-once promise for that key,
+but only to someone who can already write to the cache (and so could delete
+the record anyway); the alternative, refusing the key until the record
+expires, would lock an honest client out of its retry for a whole day. A
+record whose fingerprint differs is a different body (422). After
+a ``HASH_KEY`` rotation records are named differently, so old ones are simply
+not found.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -31,8 +54,12 @@ logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+_FORMAT = 2  # records without it (format 1 held the body hash and answer in the clear) are misses
+_SEAL_KIND = "idempotency-answer"
 _IN_FLIGHT = "in-flight"
+_DONE = "done"
 _IN_FLIGHT_TTL = 60
+_ATTEMPTS = 3
 
 
 class IdempotencyKeyInvalid(OTPError):
@@ -62,9 +89,16 @@ def _cache():  # type: ignore[no-untyped-def]
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 
-def _fingerprint(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _fingerprint(client_pk: int, key: str, body: dict[str, Any]) -> str:
+    """Keyed hash of a canonical encoding of (client, key, body).
+
+    Sorted keys, no spaces, ASCII only (so any text, even a lone surrogate,
+    encodes): equal JSON objects give equal fingerprints whatever their order.
+    """
+    canonical = json.dumps(
+        [client_pk, key, body], sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+    return crypto.keyed_hash(crypto.PURPOSE_IDEMPOTENCY_BODY, canonical)
 
 
 class IdempotentRequest:
@@ -75,30 +109,42 @@ class IdempotentRequest:
             raise IdempotencyKeyInvalid()
         scope = f"{client_pk}:{key}"
         self.cache_key = "ciam_otp:idem:" + crypto.keyed_hash(crypto.PURPOSE_IDEMPOTENCY, scope)
-        self.fingerprint = _fingerprint(body)
+        self.fingerprint = _fingerprint(client_pk, key, body)
 
     def begin(self) -> Replay | None:
-        """Claim the key; return the stored answer when this is a repeat."""
+        """Claim the key; return the stored answer when this is a repeat.
+
+        Raises 422 for another body, 409 while the first request is in flight.
+        A record that expired meanwhile or cannot be read is retried (see the
+        module docstring); a few rounds lost to concurrent claims answer 409.
+        """
         cache = _cache()
-        try:
-            claimed = cache.add(
-                self.cache_key, {"state": _IN_FLIGHT, "fp": self.fingerprint}, _IN_FLIGHT_TTL
-            )
-            record = None if claimed else cache.get(self.cache_key)
-        except Exception as exc:  # noqa: BLE001 - the cache is down: we cannot promise idempotency
-            raise TemporarilyUnavailable() from exc
-        if claimed:
-            return None
-        if record is None:  # expired between add and get: try once more
-            return self.begin()
-        if record.get("fp") != self.fingerprint:
-            raise IdempotencyKeyReused()
-        if record.get("state") == _IN_FLIGHT:
-            raise IdempotencyKeyInFlight()
-        return Replay(status=int(record["status"]), body=dict(record["body"]))
+        for _ in range(_ATTEMPTS):
+            try:
+                claimed = cache.add(self.cache_key, self._record(_IN_FLIGHT), _IN_FLIGHT_TTL)
+                record = None if claimed else cache.get(self.cache_key)
+            except Exception as exc:  # noqa: BLE001 - the cache is down: we cannot promise idempotency
+                raise TemporarilyUnavailable() from exc
+            if claimed:
+                return None
+            if record is None:  # expired between add and get: try again
+                continue
+            replay = self._replay(record)
+            if replay is not None:
+                return replay
+            logger.warning("unreadable idempotency record dropped; the request runs afresh")
+            try:
+                cache.delete(self.cache_key)
+            except Exception as exc:  # noqa: BLE001 - as above
+                raise TemporarilyUnavailable() from exc
+        raise IdempotencyKeyInFlight()
 
     def complete(self, status: int, body: dict[str, Any]) -> None:
-        record = {"state": "done", "fp": self.fingerprint, "status": status, "body": body}
+        """Remember the answer, sealed, for ``IDEMPOTENCY_TTL`` seconds."""
+        answer = crypto.seal(
+            {"kind": _SEAL_KIND, "fp": self.fingerprint, "status": status, "body": body}
+        )
+        record = self._record(_DONE, answer=answer)
         try:
             _cache().set(self.cache_key, record, int(otp_settings.IDEMPOTENCY_TTL))
         except Exception:  # noqa: BLE001 - the answer was given; a lost record only weakens replay
@@ -109,3 +155,34 @@ class IdempotentRequest:
             _cache().delete(self.cache_key)
         except Exception:  # noqa: BLE001 - the claim expires by itself after _IN_FLIGHT_TTL
             logger.warning("idempotency claim could not be released (cache unavailable)")
+
+    def _record(self, state: str, **fields: Any) -> dict[str, Any]:
+        return {"v": _FORMAT, "state": state, "fp": self.fingerprint, **fields}
+
+    def _replay(self, record: Any) -> Replay | None:
+        """The stored answer; ``None`` when the record cannot be read (a miss)."""
+        if not isinstance(record, dict) or record.get("v") != _FORMAT:
+            return None
+        fp = record.get("fp")
+        if not isinstance(fp, str):
+            return None
+        if not crypto.constant_time_equals(fp, self.fingerprint):
+            raise IdempotencyKeyReused()
+        if record.get("state") == _IN_FLIGHT:
+            raise IdempotencyKeyInFlight()
+        answer = record.get("answer")
+        if record.get("state") != _DONE or not isinstance(answer, str):
+            return None
+        try:
+            opened = crypto.unseal(answer)
+        except ValueError:  # not ours: tampered, or sealed under another key
+            return None
+        if (
+            not isinstance(opened, dict)
+            or opened.get("kind") != _SEAL_KIND
+            or not crypto.constant_time_equals(str(opened.get("fp")), self.fingerprint)
+            or not isinstance(opened.get("status"), int)
+            or not isinstance(opened.get("body"), dict)
+        ):
+            return None
+        return Replay(status=opened["status"], body=opened["body"])

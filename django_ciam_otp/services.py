@@ -56,6 +56,7 @@ from .validators import Recipient, normalize_email, normalize_phone_number
 logger = logging.getLogger(__name__)
 
 USAGES = frozenset(Usage.values)
+LANGUAGE_MAX_LENGTH = OTPToken._meta.get_field("language").max_length or 16
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,9 @@ def send_otp(
     auth_source_id = _optional_str("auth_source_id", auth_source_id)
     if auth_source_id == "":
         auth_source_id = None
+    language = _optional_str("language", language)
+    if language is not None and len(language) > LANGUAGE_MAX_LENGTH:
+        raise InvalidRequest(f"'language' must be a language code ({LANGUAGE_MAX_LENGTH} chars).")
     # Shape first: recipient presence and the login auth source, before content.
     _optional_str("phone_number", phone_number)
     _optional_str("email", email)

@@ -9,6 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.parsers import JSONParser
@@ -106,10 +107,43 @@ class OTPAPIView(APIView):
         return response
 
     def body(self, request: Request) -> dict[str, Any]:
+        """The JSON object of the request, refused unless every string in it is valid Unicode.
+
+        JSON may escape a lone surrogate (``"\\ud800"``), and Python decodes it
+        into a ``str`` that UTF-8 cannot encode: it would fail later wherever the
+        text is hashed, stored or logged. Refused here, once, for every field.
+        """
         data = request.data
         if not isinstance(data, dict):
             raise InvalidRequest("The request body must be a JSON object.")
+        if not _all_text_encodable(data):
+            raise InvalidRequest(
+                "The request body holds a string with an unpaired surrogate escape "
+                "(such as \\ud800), which is not Unicode text."
+            )
         return data
+
+
+def _all_text_encodable(data: Any) -> bool:
+    """Whether every string in a parsed JSON value, keys included, encodes as UTF-8.
+
+    A loop over a stack, not recursion: the parser accepts nesting as deep as
+    Python's stack allows, and this must not be the one to overflow it.
+    """
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 @extend_schema(
@@ -173,8 +207,15 @@ class VerifyOTPView(OTPAPIView):
         return Response(result.as_dict(), headers=NO_STORE, content_type="application/json")
 
 
+@csrf_exempt
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Unknown paths under ``/otp/`` answer in the contract's shape, not with an HTML page."""
+    """Unknown paths under ``/otp/`` answer in the contract's shape, not with an HTML page.
+
+    Exempt from CSRF like the API views themselves (DRF exempts them): callers
+    authenticate with client credentials, not cookies, and this answer changes
+    nothing. Without it, a POST (PUT, PATCH, DELETE) to a mistyped endpoint got
+    Django's HTML 403 "CSRF verification failed" instead of this 404.
+    """
     return JsonResponse(
         {"error": "invalid_request", "error_description": "Unknown endpoint."},
         status=404,
