@@ -18,10 +18,12 @@ The canonical form (:func:`canonical_email`, :func:`canonical_phone`):
   form in lower case (what DNS resolves, so ``Bücher.DE`` and
   ``xn--bcher-kva.de`` are one domain); in its local part **only the ASCII
   letters A–Z are folded** to a–z. Every other character is kept exactly:
-  ``ı``, ``ſ``, the Kelvin sign, ``ß``, full-width and look-alike letters of
+  ``ı``, ``ſ``, ``ß``, ligatures (``ﬁ``), full-width and look-alike letters of
   other scripts are never equal to an ASCII letter. Mail systems treat ASCII
   case in the local part as one mailbox in practice; nothing more can be
-  assumed safely.
+  assumed safely. (NFC does map the few characters Unicode declares
+  canonically equivalent — the Kelvin sign *is* ``K`` — as every mail system
+  that normalises does.)
 
 A database look-up may still be used to find *candidates* (it can use an
 index, and any folding it does only widens the net); the candidates are then

@@ -31,7 +31,7 @@ _ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 def fold_local_part(local: str) -> str:
     """An email local part in canonical form: NFC, ASCII A–Z to a–z, nothing else folded.
 
-    ``str.lower()``/``casefold()`` would fold ``İ``, ``ſ`` or the Kelvin sign
+    ``str.lower()``/``casefold()`` would fold ``İ``, ``ſ`` or ``ﬁ``
     towards ASCII letters, making a look-alike address "equal" to another
     person's (see :mod:`django_ciam_otp.identity`).
     """

@@ -17,6 +17,10 @@ from django_ciam_otp.models import AuthSource, OTPClient
 from django_ciam_otp.services import create_client
 from tests.celery_app import app as celery_app  # noqa: F401  (binds shared tasks to it)
 
+# tests/postgres/ puts the default database on PostgreSQL for its whole session:
+# a plain `pytest` leaves it out; `pytest tests/postgres` (named explicitly) runs it.
+collect_ignore = ["postgres"]
+
 
 def basic_auth(client_id: str, secret: str) -> str:
     raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()

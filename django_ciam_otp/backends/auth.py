@@ -18,8 +18,9 @@ from django.http import HttpRequest
 
 from ..conf import otp_settings
 from ..exceptions import OTPError
+from ..identity import find_users
 from ..models import Channel, OTPClient, Usage
-from ..services import find_user, verify_otp
+from ..services import verify_otp
 
 
 def site_client(client: OTPClient | str | None = None) -> OTPClient | None:
@@ -80,7 +81,11 @@ class OTPBackend(ModelBackend):
             if request is not None:
                 request.ciam_otp_error = exc  # type: ignore[attr-defined]
             return None
-        user = find_user(result.channel, result.recipient)
+        # Who owns the address: by its canonical form, never a collation (identity.py).
+        users = find_users(result.channel, result.recipient)
+        if len(users) > 1:  # two accounts, one address: which one the code proves is unknowable
+            return None
+        user = users[0] if users else None
         if user is None and otp_settings.AUTO_SIGNUP:
             handler = otp_settings.import_string("AUTO_SIGNUP_HANDLER") or default_signup
             user = handler(result.channel, result.recipient)

@@ -176,7 +176,15 @@ class PostgresServer:
 
     SEARCH = ("/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin", "/usr/pgsql-*/bin")
 
-    def __init__(self) -> None:
+    def __init__(self, locale: str = "C", icu_locale: str | None = None) -> None:
+        """``locale`` is initdb's ``--locale``; ``icu_locale`` makes ICU the locale provider.
+
+        The default ``C`` keeps ``upper()`` and ``lower()`` to ASCII; the look-ups
+        that must hold under real case folding pass a UTF-8 or ICU locale
+        (tests/postgres/).
+        """
+        self.locale = locale
+        self.icu_locale = icu_locale
         self.initdb = find_binary("initdb", *self.SEARCH)
         self.bindir = Path(self.initdb).parent
         self.port = free_port()
@@ -218,7 +226,12 @@ class PostgresServer:
             "--auth=trust",
             "-E",
             "UTF8",
-            "--locale=C",
+            f"--locale={self.locale}",
+            *(
+                ("--locale-provider=icu", f"--icu-locale={self.icu_locale}")
+                if self.icu_locale
+                else ()
+            ),
             "--no-sync",
         )
         # Durability off: a test cluster trades crash safety for speed.
