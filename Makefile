@@ -7,11 +7,13 @@ PYTHON312 ?= $(firstword $(shell command -v python3.12 2>/dev/null | xargs -r -I
 VENV6 ?= .venv-django6
 PY6 := $(VENV6)/bin/python
 PYTEST_ARGS ?=
+PG_PYTEST_ARGS ?=
 BENCH_ARGS ?=
 ATTACK_ARGS ?=
+TIMING_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-django52 test-django6 lint bench attack-sim clean
+.PHONY: install demo test test-django52 test-django6 lint bench bench-timing attack-sim clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,16 +36,20 @@ demo: install
 	$(PY) manage.py load_demo_data
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-## test: the whole suite on Django 5.2 LTS (Python 3.11), then on Django 6.x (Python 3.12)
+## test: the whole suite on Django 5.2 LTS (Python 3.11), then on Django 6.x (Python 3.12);
+## each also runs tests/postgres in its own session, in-process on a real PostgreSQL (~15 s):
+## ICU's root locale on 5.2, glibc's C.UTF-8 on 6.x (both fold beyond ASCII, differently)
 test: test-django52 test-django6
 
 test-django52: install
 	$(PY) -m django --version
 	$(PY) -m pytest $(PYTEST_ARGS)
+	CIAM_OTP_PG_LOCALE=icu $(PY) -m pytest tests/postgres $(PG_PYTEST_ARGS)
 
 test-django6: $(VENV6)/.installed
 	$(PY6) -m django --version
 	$(PY6) -m pytest -m "not integration and not browser" $(PYTEST_ARGS)
+	CIAM_OTP_PG_LOCALE=libc $(PY6) -m pytest tests/postgres $(PG_PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check django_ciam_otp tests example_project
@@ -55,6 +61,14 @@ bench: install
 	@command -v wrk >/dev/null || { echo "ERROR: wrk not found: apt-get install -y wrk"; exit 1; }
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+## bench-timing: timing of known against unknown identifiers: client authentication (a
+## known client_id with a wrong secret vs an unknown one, in-process) and reset_password with and without
+## an account (HTTP on the live stack, ~2 min); see bench/timing.py,
+## e.g. TIMING_ARGS="--only client-auth --rounds 50000 --json timing.json"
+bench-timing: install
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) -m bench.timing $(TIMING_ARGS)
 
 ## attack-sim: legitimate users and an SMS-pumping bot against the live example project (~3 minutes);
 ## the attack's shape is in ATTACK_ARGS, e.g. ATTACK_ARGS="--bot-prefixes 8 --bot-burst 4 --bot-interval 1"

@@ -3,6 +3,18 @@
 The credentials are ``base64(url_encode(client_id) + ":" + url_encode(client_secret))``:
 decode base64, split on the first ``:``, then form-url-decode each half, so ids
 and secrets may hold ``:``, ``%``, ``+``, spaces and non-ASCII characters.
+
+Failed authentications are throttled per client IP address and per client_id
+presented (``AUTH_FAILURE_IP_RATE_LIMITS``, ``AUTH_FAILURE_CLIENT_RATE_LIMITS``).
+Failures are counted on django-ratelimit's counters (its public ``get_usage``,
+its cache, windows and key hashing). The failure that fills a window also sets
+a "blocked until" marker for that IP address or client_id, and every request
+reads its two markers in one ``get_many`` before anything else: a caller in
+good standing pays one cache round trip (not one or two per rate, as asking
+``get_usage`` on every request would cost), and a blocked caller gets 429
+before the client is looked up or a secret hashed. Concurrent failures can
+each pass the check before the first of them sets the marker; a burst gets at
+most its own size in extra attempts, once per window.
 """
 
 from __future__ import annotations
@@ -10,19 +22,41 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_plus
 
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connections, router
+from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_ratelimit.core import get_usage
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from . import crypto
+from . import crypto, ratelimits
+from .conf import otp_settings
+from .exceptions import RateLimitExceeded
 from .models import OTPClient
+
+logger = logging.getLogger(__name__)
 
 # Writing last_used_at on every request would turn each read into a write;
 # once a minute is plenty for the admin's "last used" column.
 LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+
+#: django-ratelimit groups of the failure counters (part of their cache keys).
+FAILURE_GROUP_IP = "ciam_otp.auth_failure.ip"
+FAILURE_GROUP_CLIENT = "ciam_otp.auth_failure.client"
 
 
 def parse_basic_credentials(header: bytes) -> tuple[str, str]:
@@ -46,27 +80,223 @@ def parse_basic_credentials(header: bytes) -> tuple[str, str]:
     return client_id, client_secret
 
 
+# --- looking the client up: the same work for known and unknown ids -----------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _lookup_sql(using: str) -> str:
+    """The statement of :func:`_client_or_decoy` for database ``using`` (its quoting)."""
+    meta = OTPClient._meta
+    quote = connections[using].ops.quote_name
+    col = {f.name: quote(f.column or f.name) for f in meta.concrete_fields}
+    table, pk, client_id = quote(meta.db_table), col["id"], col["client_id"]
+    # Names come from the model; the one value is a parameter. Both derived
+    # tables are read whatever the id: COALESCE over two scalar subqueries
+    # would skip the MIN() for known ids (PostgreSQL evaluates them lazily).
+    return (
+        f"SELECT {', '.join(col.values())} FROM {table} WHERE {pk} = ("  # noqa: S608
+        f"SELECT COALESCE(m.{pk}, f.{pk}) FROM (SELECT MIN({pk}) AS {pk} FROM {table}) f "
+        f"LEFT JOIN (SELECT {pk} FROM {table} WHERE {client_id} = %s) m ON 1 = 1)"
+    )
+
+
+def _client_or_decoy(client_id: str) -> OTPClient | None:
+    """The client with ``client_id``, else the oldest client (a decoy), else ``None``.
+
+    One statement either way, doing the same index look-ups and returning one
+    whole row either way, so a known and an unknown id cost the same: the same
+    row decoding, the same model instantiation, then the same secret check. A
+    look-up that finds nothing skips all of that: with the ORM's
+    ``filter().first()`` an unknown id answered about 20 µs sooner (SQLite and
+    PostgreSQL alike), enough to tell known ids from unknown ones over many
+    requests (``make bench-timing`` measures it). Only an empty table gives
+    ``None``, and then there is nothing to tell apart.
+    """
+    using = router.db_for_read(OTPClient)
+    for row in OTPClient.objects.db_manager(using).raw(_lookup_sql(using), [client_id]):
+        return row
+    return None
+
+
 def authenticate_client(client_id: str, client_secret: str) -> OTPClient | None:
     """Return the enabled client these credentials belong to, else ``None``.
 
-    Unknown ids cost the same hash work as known ones, and a disabled client is
-    refused only after its secret was checked, so timing tells nothing.
+    Known and unknown ids, right and wrong secrets, enabled and disabled
+    clients all run the same steps: one row read, the secret's HMAC under every
+    key, one id comparison. ``&`` does not short-circuit, so a disabled client
+    is refused only after its secret was checked and timing tells nothing. The
+    id is compared here, exactly, whatever the database's collation matched.
     """
-    client = OTPClient.objects.filter(client_id=client_id).first()
-    if client is None:
+    row = _client_or_decoy(client_id)
+    if row is None:
         crypto.dummy_secret_check(client_secret)
         return None
-    if not client.check_secret(client_secret) or not client.enabled:
+    is_it = crypto.constant_time_equals(row.client_id, client_id)
+    if not (is_it & row.check_secret(client_secret) & row.enabled):
         return None
     now = timezone.now()
-    if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
-        OTPClient.objects.filter(pk=client.pk).update(last_used_at=now)
-        client.last_used_at = now
-    return client
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        OTPClient.objects.filter(pk=row.pk).update(last_used_at=now)
+        row.last_used_at = now
+    return row
+
+
+# --- the failure throttle ---------------------------------------------------------------------
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The caller's address as django-ratelimit's ``"ip"`` key takes it, or ``None``.
+
+    The same documented settings decide it (``RATELIMIT_IP_META_KEY`` behind a
+    proxy, ``RATELIMIT_IPV4_MASK``, ``RATELIMIT_IPV6_MASK``: a /64 is one
+    caller by default), so a site configures it once for every limit; the
+    code is ours because django-ratelimit's is private. One difference: an
+    IPv4-mapped IPv6 address counts as the IPv4 address it holds. ``None``
+    when there is no usable address (a Unix-socket proxy and no META key):
+    django-ratelimit raises then, but an authentication throttle must not turn
+    that into a 500 on every request, so it is logged and this limit skipped.
+    """
+    meta_key = getattr(settings, "RATELIMIT_IP_META_KEY", None)
+    if not meta_key:
+        raw = request.META.get("REMOTE_ADDR")
+    elif callable(meta_key):
+        raw = meta_key(request)
+    elif "." in meta_key:
+        raw = import_string(meta_key)(request)
+    else:
+        raw = request.META.get(meta_key)
+    try:
+        address = ipaddress.ip_address(str(raw or "").strip())
+    except ValueError:
+        logger.error("no client IP address for the authentication throttle: %r", raw)
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ``::ffff:203.0.113.7`` from a dual-stack socket is an IPv4 caller; masked
+        # as IPv6 (/64) every such caller would share ``::`` and block the others.
+        address = address.ipv4_mapped
+    if address.version == 6:
+        mask = getattr(settings, "RATELIMIT_IPV6_MASK", 64)
+    else:
+        mask = getattr(settings, "RATELIMIT_IPV4_MASK", 32)
+    return str(ipaddress.ip_network(f"{address}/{mask}", strict=False).network_address)
+
+
+def _constant(value: str) -> Callable[[str, HttpRequest], str]:
+    """A django-ratelimit ``key`` callable that always gives ``value``."""
+    return lambda _group, _request: value
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """One thing whose failures are counted: an IP address, or a client_id."""
+
+    group: str
+    #: Keyed hash of the address or id: neither reaches the cache in the clear.
+    ident: str
+    rates: tuple[str, ...]
+
+    @property
+    def marker(self) -> str:
+        prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
+        return f"{prefix}{self.group}.blocked:{self.ident}"
+
+
+def _cache() -> Any:
+    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+
+
+class FailureThrottle:
+    """The failure counters of one request: its IP address and, when it names one, its client_id.
+
+    Fails open: when the cache is down (or this process's circuit breaker in
+    :mod:`.ratelimits` says so), nothing is checked or counted and a warning
+    is logged. Unlike the send limits this one is a second line of defence
+    (secrets have 256 bits), and failing closed would take the whole API down
+    with the cache.
+    """
+
+    def __init__(self, request: HttpRequest, client_id: str | None) -> None:
+        self.request = request
+        self.subjects: list[_Subject] = []
+        if not getattr(settings, "RATELIMIT_ENABLE", True):
+            return
+        ip_rates: Sequence[str] = otp_settings.AUTH_FAILURE_IP_RATE_LIMITS or ()
+        client_rates: Sequence[str] = otp_settings.AUTH_FAILURE_CLIENT_RATE_LIMITS or ()
+        ip = client_ip(request) if ip_rates else None
+        if ip is not None:
+            self._add(FAILURE_GROUP_IP, f"ip:{ip}", ip_rates)
+        if client_id is not None and client_rates:
+            self._add(FAILURE_GROUP_CLIENT, f"client:{client_id}", client_rates)
+
+    def _add(self, group: str, value: str, rates: Sequence[str]) -> None:
+        ident = crypto.keyed_hash(crypto.PURPOSE_AUTH_FAILURE, value)
+        self.subjects.append(_Subject(group, ident, tuple(rates)))
+
+    def _cache_usable(self) -> bool:
+        if ratelimits.cache_is_down():
+            logger.warning("authentication throttle skipped: cache unavailable")
+            return False
+        return True
+
+    def check(self) -> None:
+        """Raise ``RateLimitExceeded`` (429) while the IP or the client_id is blocked."""
+        if not self.subjects or not self._cache_usable():
+            return
+        try:
+            found = _cache().get_many([subject.marker for subject in self.subjects])
+        except Exception as exc:  # noqa: BLE001 - cache clients raise many types for "down"
+            ratelimits.trip_breaker()
+            logger.warning("authentication throttle skipped: cache unavailable (%s)", exc)
+            return
+        until = max((v for v in found.values() if isinstance(v, int | float)), default=0)
+        now = time.time()
+        if until > now:
+            raise RateLimitExceeded(
+                retry_after=math.ceil(until - now),
+                description="Too many failed client authentications. Try again later.",
+            )
+
+    def record_failure(self) -> None:
+        """Count one failure for each subject; block those whose window just filled up."""
+        if not self.subjects or not self._cache_usable():
+            return
+        try:
+            for subject in self.subjects:
+                self._count(subject)
+        except Exception as exc:  # noqa: BLE001 - see check()
+            ratelimits.trip_breaker()
+            logger.warning("authentication failure not counted: cache unavailable (%s)", exc)
+
+    def _count(self, subject: _Subject) -> None:
+        wait = 0
+        for rate in subject.rates:
+            usage = get_usage(
+                self.request,
+                group=subject.group,
+                key=_constant(subject.ident),
+                rate=rate,
+                increment=True,
+            )
+            if usage is None:  # RATELIMIT_ENABLE turned off meanwhile
+                continue
+            if usage["limit"] == 0 and usage["time_left"] == -1:
+                raise ratelimits.CacheUnavailable("cache refused the counter")
+            if usage["count"] >= usage["limit"]:
+                # The window still holds during its last second (see ratelimits.wait_for).
+                wait = max(wait, int(usage["time_left"]) + 1)
+        if wait:
+            until = int(time.time()) + wait
+            _cache().set(subject.marker, until, timeout=wait + 1)
 
 
 class BasicClientAuthentication(BaseAuthentication):
-    """Authenticates an :class:`OTPClient`; ``request.user`` and ``request.auth`` are the client."""
+    """Authenticates an :class:`OTPClient`; ``request.user`` and ``request.auth`` are the client.
+
+    A caller over its failure limits gets ``RateLimitExceeded``, an ``OTPError``
+    rather than a DRF ``APIException``: DRF lets it through ``request.user``
+    unchanged, and ``OTPAPIView.handle_exception`` answers it (429 with
+    ``Retry-After``) as it answers the same error from a send.
+    """
 
     www_authenticate_realm = "otp"
 
@@ -75,13 +305,20 @@ class BasicClientAuthentication(BaseAuthentication):
         if not header:
             return None  # DRF then answers 401 via NotAuthenticated
         try:
-            client_id, client_secret = parse_basic_credentials(header)
+            credentials: tuple[str, str] | None = parse_basic_credentials(header)
         except ValueError:
-            raise AuthenticationFailed(
-                "Malformed Basic credentials.", code="invalid_client"
-            ) from None
-        client = authenticate_client(client_id, client_secret)
+            credentials = None
+        throttle = FailureThrottle(
+            getattr(request, "_request", request),
+            credentials[0] if credentials is not None else None,
+        )
+        throttle.check()
+        if credentials is None:
+            throttle.record_failure()
+            raise AuthenticationFailed("Malformed Basic credentials.", code="invalid_client")
+        client = authenticate_client(*credentials)
         if client is None:
+            throttle.record_failure()
             raise AuthenticationFailed("Client authentication failed.", code="invalid_client")
         return client, client
 

@@ -20,7 +20,14 @@ from django.utils.module_loading import import_string
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME, otp_settings
 
 _RATE = re.compile(r"^\d+/\d*[smhd]?$")
-_RATE_KEYS = ("SMS_RATE_LIMITS", "EMAIL_RATE_LIMITS", "CLIENT_RATE_LIMITS", "IP_RATE_LIMITS")
+_RATE_KEYS = (
+    "SMS_RATE_LIMITS",
+    "EMAIL_RATE_LIMITS",
+    "CLIENT_RATE_LIMITS",
+    "IP_RATE_LIMITS",
+    "AUTH_FAILURE_IP_RATE_LIMITS",
+    "AUTH_FAILURE_CLIENT_RATE_LIMITS",
+)
 
 
 def _error(msg: str, id_: int, hint: str | None = None) -> checks.Error:

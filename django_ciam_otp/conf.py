@@ -86,6 +86,22 @@ DEFAULTS: dict[str, Any] = {
     # Limits per API client and per client IP address (answered with 429).
     "CLIENT_RATE_LIMITS": ["600/m"],
     "IP_RATE_LIMITS": ["60/m", "600/h"],
+    # Failed client authentications (401 invalid_client: wrong secret, unknown
+    # or disabled client, garbled Authorization header) per client IP address
+    # and per client_id presented, known or not. Once one is over a rate, its
+    # requests get 429 rate_limit_exceeded with Retry-After until that window
+    # ends, before the client is looked up or any secret checked, even with
+    # the right credentials. Successes, and requests with no Authorization
+    # header at all (no guess), are not counted. The IP is taken as
+    # django-ratelimit takes it (RATELIMIT_IP_META_KEY behind a proxy, else
+    # every caller shares the proxy's address and one failing caller locks out
+    # all). Trade-off: anyone who knows a client_id can lock that client out by
+    # failing with it, so its rates are higher; a secret has 256 bits, so the
+    # limits are about noise and cost, not guessing. An empty list turns one
+    # off; RATELIMIT_ENABLE = False turns both off; when the cache is down they
+    # fail open (logged), whatever RATE_LIMIT_FAIL_OPEN says.
+    "AUTH_FAILURE_IP_RATE_LIMITS": ["20/m", "200/h"],
+    "AUTH_FAILURE_CLIENT_RATE_LIMITS": ["60/m", "600/h"],
     # When the cache cannot be reached: refuse with 503 (False) or let the
     # request through without counting (True).
     "RATE_LIMIT_FAIL_OPEN": False,

@@ -11,5 +11,7 @@ urlpatterns = [
     re_path(r"^otp/verify/?$", views.VerifyOTPView.as_view(), name="verify"),
     # The OpenAPI 3 schema of the two endpoints above (YAML; ?format=json for JSON).
     re_path(r"^otp/schema/?$", schema.OTPSchemaView.as_view(), name="schema"),
-    re_path(r"^otp/", views.not_found, name="not-found"),
+    # Anything else under otp/ (and otp itself, which CommonMiddleware would
+    # otherwise redirect, dropping a POST body) is the JSON 404, for every method.
+    re_path(r"^otp(?:/|$)", views.not_found, name="not-found"),
 ]

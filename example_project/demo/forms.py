@@ -14,6 +14,8 @@ from django_ciam_otp.models import Channel
 from django_ciam_otp.services import find_user
 from django_ciam_otp.validators import normalize_email, normalize_phone_number
 
+from .throttle import LoginThrottle, too_many_text
+
 LABELS = {
     (Channel.EMAIL, Channel.SMS): _("Email address or mobile number"),
     (Channel.EMAIL,): _("Email address"),
@@ -93,22 +95,35 @@ class PasswordLoginForm(forms.Form):
         login, password = data.get("login"), data.get("password")
         if not login or not password:
             return data
-        owner = _owner(login)
+        channel, key = _canonical(login)
+        owner = find_user(channel, key) if key is not None else None
+        # Past the failure limits the password is not even checked (throttle.py).
+        throttle = LoginThrottle(self.request, _account(channel, key, owner, login))
+        wait = throttle.wait()
+        if wait:
+            raise forms.ValidationError(too_many_text(wait), "too_many_failed_logins")
         # Unknown logins still go through authenticate(): ModelBackend then runs
         # a dummy password hash, so the answer takes as long as for a real account.
         username = owner.get_username() if owner is not None else login
         self.user = authenticate(self.request, username=username, password=password)
         if self.user is None:
+            throttle.failed()
             raise forms.ValidationError(self.error_messages["invalid_login"], "invalid_login")
         return data
 
 
-def _owner(login: str) -> Any:
-    """The account an email address or mobile number belongs to, by the site's USER_LOOKUP."""
+def _canonical(login: str) -> tuple[str, str | None]:
+    """The channel of an email address or mobile number, and its canonical form (or ``None``)."""
     channel = channel_of(login)
     normalize = normalize_email if channel == Channel.EMAIL else normalize_phone_number
     try:
-        key = normalize(login).key
+        return channel, normalize(login).key
     except OTPError:
-        return None
-    return find_user(channel, key)
+        return channel, None
+
+
+def _account(channel: str, key: str | None, owner: Any, login: str) -> str:
+    """One name per account for the failure throttle, however the login was written."""
+    if owner is not None:
+        return f"user:{owner.pk}"  # its email address and its mobile number alike
+    return f"{channel}:{key if key is not None else login.strip().casefold()}"
