@@ -3,25 +3,31 @@
 The Python API is the same service the HTTP views use::
 
     from django_ciam_otp import send_otp, verify_otp
+
+    sent = send_otp(usage="signup", email="alice@example.com")   # the site's own client
+    verify_otp(None, sent.otp_token, "123456", email="alice@example.com", usage="signup")
+
+Both are imported on first use (PEP 562), not when Django loads the app:
+this module is imported while ``INSTALLED_APPS`` is read, before models can be.
+Type checkers see the real signatures.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .services import SendResult, VerifyResult, send_otp, verify_otp
 
 __version__ = "0.1.0.dev0"
-__all__ = ["send_otp", "verify_otp", "__version__"]
+__all__ = ["SendResult", "VerifyResult", "send_otp", "verify_otp", "__version__"]
+
+_LAZY = {"send_otp", "verify_otp", "SendResult", "VerifyResult"}
 
 
-def send_otp(*args: Any, **kwargs: Any) -> Any:
-    """See :func:`django_ciam_otp.services.send_otp`."""
-    from .services import send_otp as _send_otp
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import services
 
-    return _send_otp(*args, **kwargs)
-
-
-def verify_otp(*args: Any, **kwargs: Any) -> Any:
-    """See :func:`django_ciam_otp.services.verify_otp`."""
-    from .services import verify_otp as _verify_otp
-
-    return _verify_otp(*args, **kwargs)
+        return getattr(services, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """System checks (``manage.py check``): misconfiguration is reported here, not at request time.
 
 Ids: ``ciam_otp.E0xx`` errors stop ``runserver``/``migrate``; ``ciam_otp.W0xx``
-warnings flag settings that are fine for a demo and dangerous in production
-(they fire only with ``DEBUG = False``).
+warnings flag what is probably a mistake. Settings that are fine for a demo
+and dangerous in production are deploy checks (``manage.py check --deploy``,
+Django's convention), listed whatever ``DEBUG`` says: E009, W010–W014.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     errors.extend(_check_numbers())
     errors.extend(_check_user_fields())
     errors.extend(_check_backends())
-    errors.extend(_check_production())
+    errors.extend(_check_delivery())
+    errors.extend(_check_site_client())
     return errors
 
 
@@ -215,9 +217,62 @@ def _check_backends() -> list[checks.CheckMessage]:
     return errors
 
 
-def _check_production() -> list[checks.CheckMessage]:
-    if settings.DEBUG:
+def _check_delivery() -> list[checks.CheckMessage]:
+    """E010–E012: ``DELIVERY`` is valid, and "celery" has an app and a broker to publish to."""
+    from . import dispatch
+
+    mode = otp_settings.DELIVERY
+    if mode is not None and mode not in dispatch.MODES:
+        return [_error(f"{SETTINGS_NAME}['DELIVERY'] must be None, 'celery' or 'inline'.", 10)]
+    if dispatch.delivery_mode() != dispatch.CELERY:
         return []
+    app = dispatch.celery_app()
+    if app is None:
+        return [
+            _error(
+                f"{SETTINGS_NAME}['DELIVERY'] is 'celery' but the site has no Celery app: "
+                "sends would answer 503 (Celery's fallback app tries RabbitMQ on localhost).",
+                11,
+                hint="Add a Celery app for your project (proj/celery.py, imported from "
+                "proj/__init__.py; see the docs' 'Celery in production'), or set DELIVERY to "
+                "'inline' (or leave it None) to deliver in the request.",
+            )
+        ]
+    if not app.conf.broker_url and not app.conf.task_always_eager:
+        return [
+            _error(
+                f"Celery app {app.main!r} has no broker (broker_url is not set), and "
+                f"{SETTINGS_NAME}['DELIVERY'] is 'celery': sends would answer 503.",
+                12,
+                hint="Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) with "
+                "app.config_from_object('django.conf:settings', namespace='CELERY').",
+            )
+        ]
+    return []
+
+
+def _check_site_client() -> list[checks.CheckMessage]:
+    """W015: the authentication backend acts as ``SITE_CLIENT_ID``, which is not set."""
+    backends = getattr(settings, "AUTHENTICATION_BACKENDS", [])
+    if otp_settings.SITE_CLIENT_ID or "django_ciam_otp.backends.auth.OTPBackend" not in backends:
+        return []
+    return [
+        _warning(
+            "django_ciam_otp.backends.auth.OTPBackend is in AUTHENTICATION_BACKENDS but "
+            f"{SETTINGS_NAME}['SITE_CLIENT_ID'] is not set: every code login fails.",
+            15,
+            hint="Create the site's own client (manage.py create_otp_client --name 'My site' "
+            f"--client-id my-site) and set {SETTINGS_NAME}['SITE_CLIENT_ID'] = 'my-site'.",
+        )
+    ]
+
+
+@checks.register(deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """What is fine for a demo and dangerous in production (``check --deploy``)."""
+    raw = getattr(settings, SETTINGS_NAME, None)
+    if raw is not None and not isinstance(raw, dict):
+        return []  # E001 says so
     warnings: list[checks.CheckMessage] = []
     if (
         otp_settings.TEST_RECIPIENTS_ENABLED
@@ -225,7 +280,7 @@ def _check_production() -> list[checks.CheckMessage]:
     ):
         warnings.append(
             _error(
-                "TEST_RECIPIENTS_ENABLED with DEBUG = False: anyone who knows a test recipient's "
+                "TEST_RECIPIENTS_ENABLED in production: anyone who knows a test recipient's "
                 "fixed code can use it.",
                 9,
                 hint="Turn it off, or set ALLOW_TEST_RECIPIENTS_IN_PRODUCTION = True on purpose "
@@ -245,25 +300,34 @@ def _check_production() -> list[checks.CheckMessage]:
     if backend.endswith((".console.SMSBackend", ".locmem.SMSBackend")):
         warnings.append(
             _warning(
-                f"SMS backend {backend} does not deliver messages, and DEBUG is False.",
+                f"SMS backend {backend} does not deliver messages.",
                 11,
                 hint="Use django_ciam_otp.backends.sms.tencent.SMSBackend (or your provider's).",
             )
         )
     warnings.extend(_check_rate_limit_cache())
-    try:
-        from celery import current_app
+    from . import dispatch
 
-        eager = bool(current_app.conf.task_always_eager)
-    except Exception:  # noqa: BLE001
-        eager = False
-    if eager:
+    app = dispatch.celery_app()
+    mode = dispatch.delivery_mode() if otp_settings.DELIVERY in (None, *dispatch.MODES) else None
+    if mode == dispatch.CELERY and app is not None and app.conf.task_always_eager:
         warnings.append(
             _warning(
-                "Celery runs tasks eagerly (task_always_eager) and DEBUG is False: every "
-                "/otp/send waits for the SMS or email provider.",
+                "Celery runs tasks eagerly (task_always_eager): every /otp/send waits for the "
+                "SMS or email provider.",
                 12,
                 hint="Set CELERY_BROKER_URL and run a worker.",
+            )
+        )
+    if mode == dispatch.INLINE:
+        warnings.append(
+            _warning(
+                "Codes are delivered inline (CIAM_OTP['DELIVERY'] is 'inline', or the site has "
+                "no Celery app): every /otp/send waits for the SMS or email provider, and a "
+                "provider outage is retried inside the request.",
+                14,
+                hint="Add a Celery app with a broker and run a worker (docs: 'Celery in "
+                "production'); DELIVERY then picks 'celery' by itself.",
             )
         )
     return warnings
@@ -285,8 +349,8 @@ def _check_rate_limit_cache() -> list[checks.CheckMessage]:
         return []
     return [
         _warning(
-            f"Rate limits are counted in cache {alias!r} ({backend}), which {reason}, and "
-            "DEBUG is False: with several processes or servers the limits do not hold.",
+            f"Rate limits are counted in cache {alias!r} ({backend}), which {reason}: with "
+            "several processes or servers the limits do not hold.",
             13,
             hint="Use a shared cache such as Redis (django_redis.cache.RedisCache); "
             "see RATELIMIT_USE_CACHE.",

@@ -146,6 +146,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds the token log keeps expired tokens before the beat task purges them.
     "TOKEN_RETENTION": 7 * 86400,
     # --- delivery -------------------------------------------------------------
+    # How a code leaves the request: "celery" (a task; production) or "inline"
+    # (delivered in the request's process after the send commits). None picks
+    # "celery" when the site configured a Celery app of its own, else "inline",
+    # so a site with no Celery, broker or Redis still gets codes. See dispatch.py.
+    "DELIVERY": None,
     "SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend",
     "SMS_FILE_PATH": None,  # for the filebased SMS backend
     "EMAIL_BACKEND": "django_ciam_otp.backends.email.django.EmailBackend",

@@ -238,6 +238,20 @@ def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | N
     return _deliver_unclaimed(token_id, payload, attempt, now, lease)
 
 
+def deliver_now(token_id: int, envelope: str) -> None:
+    """Deliver in this process, retrying transient failures in place, without waiting.
+
+    For eager Celery tasks and ``DELIVERY = "inline"``: there is no broker to
+    hold a countdown. A live claim elsewhere (``counts=False``) is that
+    worker's job, so it is not waited for.
+    """
+    attempt = 0
+    outcome = deliver(token_id, envelope, attempt=attempt)
+    while outcome is not None and outcome.counts:
+        attempt += 1
+        outcome = deliver(token_id, envelope, attempt=attempt)
+
+
 def _deliver_unclaimed(
     token_id: int,
     payload: dict[str, Any] | None,
@@ -305,12 +319,16 @@ def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater 
         language=token.language or "en",
         token_id=token.pk,
     )
+    backend: BaseBackend | None = None
     try:
-        message_id = get_backend(token.channel).send(message)
+        backend = get_backend(token.channel)
+        message_id = backend.send(message)
     except PermanentDeliveryError as exc:
+        _report_first_failure(backend, token.channel, exc)
         _mark_failed(token, exc.reason)
         return None
     except Exception as exc:  # noqa: BLE001 - every other failure is worth a retry
+        _report_first_failure(backend, token.channel, exc)
         reason = getattr(exc, "reason", None) or type(exc).__name__
         return _retry_or_fail(token, reason, attempt)
 
@@ -337,6 +355,38 @@ def _claimed_elsewhere(token_id: int, now: dt.datetime, lease: dt.timedelta) -> 
         return None
     left = (current[1] + lease - now).total_seconds()
     return RetryLater(countdown=max(0.0, left) + random.uniform(0.1, 1.0), counts=False)  # noqa: S311
+
+
+#: Backends (by description) whose first failure this process has logged.
+_REPORTED: set[str] = set()
+
+
+def _report_first_failure(backend: BaseBackend | None, channel: str, exc: BaseException) -> None:
+    """Log a backend's first failure in this process once, at ERROR, with where it sends.
+
+    A site whose SMTP server is unreachable answers every send with 200 and
+    delivers nothing; the token log shows each failure, but a developer needs
+    one line that says which backend, which host and what went wrong.
+    """
+    describe = getattr(backend, "describe", None)
+    if callable(describe):
+        where = str(describe())
+    elif backend is not None:  # a backend that does not derive from BaseBackend
+        where = f"{type(backend).__module__}.{type(backend).__qualname__}"
+    else:  # the backend could not even be built
+        where = str(
+            getattr(otp_settings, "SMS_BACKEND" if channel == Channel.SMS else "EMAIL_BACKEND")
+        )
+    if where in _REPORTED:
+        return
+    _REPORTED.add(where)
+    logger.error(
+        "OTP delivery through %s failed: %s: %s (logged once per process; later failures "
+        "are on each token and at WARNING)",
+        where,
+        type(exc).__name__,
+        getattr(exc, "reason", None) or exc,
+    )
 
 
 def _retry_or_fail(token: OTPToken, reason: str, attempt: int) -> RetryLater | None:

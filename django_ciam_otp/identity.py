@@ -193,12 +193,17 @@ def _candidates(channel: str, key: str) -> list[Any]:
 
 
 def find_users(channel: str, key: str) -> list[Any]:
-    """Every user whose stored address has the canonical form ``key``."""
-    found = []
-    for user in _candidates(channel, key):
-        if same_address(channel, stored_address(user, channel), key):
-            found.append(user)
-    return found
+    """Every user whose stored address has the canonical form ``key``.
+
+    With no candidate the key is compared with itself: the same parsing as
+    for one candidate, so an address without an account (a ``reset_password``
+    that must answer like a real one) does not answer measurably sooner.
+    """
+    candidates = _candidates(channel, key)
+    if not candidates:
+        same_address(channel, key, key)
+        return []
+    return [u for u in candidates if same_address(channel, stored_address(u, channel), key)]
 
 
 def find_user(channel: str, key: str) -> Any | None:

@@ -317,7 +317,7 @@ class TestRecipient(models.Model):
 
     Never sent to a provider, never counted against a quota. The fixed code is
     kept readable on purpose (admins hand it to reviewers); it is not a secret
-    of any real user. Refused by a system check with ``DEBUG = False`` unless
+    of any real user. Refused by a deploy check (``check --deploy``, E009) unless
     ``ALLOW_TEST_RECIPIENTS_IN_PRODUCTION`` is set.
     """
 

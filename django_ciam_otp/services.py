@@ -20,7 +20,8 @@ from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils import timezone, translation
 
-from . import abuse, crypto, identity, ratelimits, signals, snapshots
+from . import abuse, crypto, dispatch, identity, ratelimits, signals, snapshots
+from .clients import require_client
 from .conf import otp_settings
 from .exceptions import (
     DeliveryFailed,
@@ -356,7 +357,7 @@ def give_back_quota(token: OTPToken) -> None:
 
 
 def send_otp(
-    client: OTPClient,
+    client: OTPClient | str | None = None,
     *,
     usage: str | None = None,
     phone_number: str | None = None,
@@ -367,6 +368,10 @@ def send_otp(
 ) -> SendResult:
     """Issue a code for ``phone_number`` or ``email`` and queue its delivery.
 
+    ``client`` is the API client the code is sent for (an ``OTPClient`` or a
+    client_id); ``None`` means the site's own (``CIAM_OTP["SITE_CLIENT_ID"]``),
+    and ``ImproperlyConfigured`` says how to set it up when there is none.
+
     Raises an :class:`~django_ciam_otp.exceptions.OTPError` subclass for every
     refusal of the contract. ``request`` (optional) feeds the per-IP limit.
 
@@ -375,6 +380,7 @@ def send_otp(
     so a broker outage is still answered with ``TemporarilyUnavailable`` and
     leaves nothing behind; the worker waits for the outer commit.
     """
+    client = require_client(client)
     usage = _clean_usage(usage)
     auth_source_id = _optional_str("auth_source_id", auth_source_id)
     if auth_source_id == "":
@@ -528,7 +534,8 @@ def _issue(
     later while the row is not visible.
     """
     using = router.db_for_write(OTPToken)
-    nested = _in_callers_transaction(using)
+    # Inline delivery has no broker to fail: it always waits for the commit.
+    nested = dispatch.delivery_mode() == dispatch.CELERY and _in_callers_transaction(using)
     envelope = crypto.seal({**payload, "w": 1} if nested else payload)
     with transaction.atomic(using=using):
         if counted:
@@ -597,30 +604,11 @@ def _test_code(recipient: Recipient, users: list[Any], usage: str) -> str | None
 
 
 def _enqueue(token: OTPToken, envelope: str) -> None:
-    """Publish the delivery task; any broker trouble becomes ``TemporarilyUnavailable``.
-
-    ``argsrepr``/``kwargsrepr`` name the arguments for Celery's logs and
-    events instead of letting it ``repr()`` them on every publish: cheaper,
-    and the envelope (sealed, but still the code) stays out of the logs.
-    """
-    from .tasks import deliver_otp
-
-    options: dict[str, Any] = {
-        "retry": True,
-        "retry_policy": dict(otp_settings.PUBLISH_RETRY_POLICY),
-        "expires": token.code_expires_at,
-        "argsrepr": f"({token.pk}, '<sealed envelope>')",
-        "kwargsrepr": "{}",
-    }
-    if otp_settings.CELERY_QUEUE:
-        options["queue"] = otp_settings.CELERY_QUEUE
-    try:
-        deliver_otp.apply_async(args=(token.pk, envelope), **options)
-    except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types for "broker down"
-        if deliver_otp.app.conf.task_always_eager:
-            raise  # no broker to fail: a bug in the task surfaces instead of a 503
-        logger.error("could not queue OTP delivery (token %s): %s", token.pk, type(exc).__name__)
-        raise TemporarilyUnavailable() from exc
+    """Hand the code to its delivery: a Celery task or inline (``dispatch.delivery_mode``)."""
+    if dispatch.delivery_mode() == dispatch.INLINE:
+        dispatch.deliver_inline(token, envelope)
+    else:
+        dispatch.publish(token, envelope)
 
 
 def _undo_send(token: OTPToken, charge: ratelimits.SendCharge) -> None:
@@ -661,9 +649,9 @@ def _supersede_older(token: OTPToken) -> None:
 
 
 def verify_otp(
-    client: OTPClient,
-    otp_token: Any,
-    otp: Any,
+    client: OTPClient | str | None,
+    otp_token: str,
+    otp: str,
     *,
     phone_number: str | None = None,
     email: str | None = None,
@@ -676,7 +664,9 @@ def verify_otp(
     not be locked out and the token not out of attempts (``too_many_attempts``);
     then the code must be within its validity (``otp_expired``) and equal
     (``invalid_otp``). Wrong codes count against the token and the recipient.
+    ``client`` as for :func:`send_otp` (``None``: the site's own).
     """
+    client = require_client(client)
     if not isinstance(otp_token, str) or not otp_token or len(otp_token) > 512:
         raise InvalidRequest("'otp_token' must be a non-empty string.")
     if not isinstance(otp, str) or not otp:

@@ -1,4 +1,13 @@
-"""``include("django_ciam_otp.urls")`` gives ``/otp/send``, ``/otp/verify`` and ``/otp/schema``."""
+"""``include("django_ciam_otp.urls")`` gives ``/otp/send``, ``/otp/verify`` and ``/otp/schema``.
+
+Unknown paths *below* those three (``/otp/send/x``) answer the contract's JSON
+404, for every method. The rest of ``/otp/`` stays the site's: a site with its
+own ``/otp/settings/`` page keeps it. A site that gives all of ``/otp/`` to
+this API can opt in to the JSON 404 for every other ``/otp/...`` path too::
+
+    path("", include("django_ciam_otp.urls")),
+    path("", include("django_ciam_otp.urls_catch_all")),  # last
+"""
 
 from django.urls import re_path
 
@@ -11,7 +20,5 @@ urlpatterns = [
     re_path(r"^otp/verify/?$", views.VerifyOTPView.as_view(), name="verify"),
     # The OpenAPI 3 schema of the two endpoints above (YAML; ?format=json for JSON).
     re_path(r"^otp/schema/?$", schema.OTPSchemaView.as_view(), name="schema"),
-    # Anything else under otp/ (and otp itself, which CommonMiddleware would
-    # otherwise redirect, dropping a POST body) is the JSON 404, for every method.
-    re_path(r"^otp(?:/|$)", views.not_found, name="not-found"),
+    re_path(r"^otp/(?:send|verify|schema)/.", views.not_found, name="not-found"),
 ]

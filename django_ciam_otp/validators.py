@@ -55,22 +55,40 @@ def normalize_phone_number(value: str) -> Recipient:
     """Return the E.164 form of an accepted mobile number or raise ``MalformedPhoneNumber``."""
     text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else ""
     if not text or len(text) > _MAX_PHONE_LENGTH or not _PHONE_CHARS.match(text):
-        raise MalformedPhoneNumber()
+        raise _malformed_phone_number()
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
         number = phonenumbers.parse(text, otp_settings.DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException as exc:
-        raise MalformedPhoneNumber() from exc
+        raise _malformed_phone_number() from exc
     region = phonenumbers.region_code_for_number(number)
-    if (
-        not phonenumbers.is_valid_number(number)
-        or phonenumbers.number_type(number) not in _MOBILE_TYPES
-        or region not in set(otp_settings.PHONE_REGIONS)
+    if not phonenumbers.is_valid_number(number) or (
+        phonenumbers.number_type(number) not in _MOBILE_TYPES
     ):
-        raise MalformedPhoneNumber()
+        raise _malformed_phone_number()
+    if region not in set(otp_settings.PHONE_REGIONS):
+        raise _malformed_phone_number(region)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return Recipient(channel="sms", key=e164, address=e164)
+
+
+def _malformed_phone_number(region: str | None = None) -> MalformedPhoneNumber:
+    """The refusal, naming the accepted regions (``PHONE_REGIONS``), so a developer sees why.
+
+    A US number on a site left at the contract's default (mainland China only)
+    is a valid mobile number of the wrong region: say so, and where to change it.
+    """
+    accepted = ", ".join(map(str, otp_settings.PHONE_REGIONS))
+    if region:
+        return MalformedPhoneNumber(
+            f"Mobile numbers of {region} are not accepted; accepted regions: {accepted} "
+            "(CIAM_OTP['PHONE_REGIONS'])."
+        )
+    return MalformedPhoneNumber(
+        f"Not a valid mobile number of an accepted region ({accepted}); write it with its "
+        "country code, e.g. +86 136 1234 5678."
+    )
 
 
 def normalize_email(value: str) -> Recipient:

@@ -1,8 +1,7 @@
 """System checks: misconfiguration and dangerous production settings are reported, not crashed on.
 
-The production warnings (``ciam_otp.W0xx``) fire only with ``DEBUG = False``;
-a per-process rate-limit cache is refused by django-ratelimit's own checks,
-which the app relies on instead of repeating them.
+The production warnings are deploy checks (``check --deploy``), listed whatever
+``DEBUG`` says, as Django's own are.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import pytest
 from celery import current_app
 from django.core import checks
 
-from django_ciam_otp.checks import check_settings
+from django_ciam_otp import checks as otp_checks
 
 FILEBASED = "django_ciam_otp.backends.sms.filebased.SMSBackend"
 REDIS_CACHE = {
@@ -26,6 +25,11 @@ def ids(messages: list[checks.CheckMessage]) -> set[str]:
     return {m.id for m in messages if m.id}
 
 
+def check_settings() -> list[checks.CheckMessage]:
+    """Every check of the app, deploy checks included (what ``check --deploy`` shows)."""
+    return otp_checks.check_settings() + otp_checks.check_deploy()
+
+
 @pytest.fixture
 def production(settings: Any, tmp_path: Any) -> Iterator[Any]:
     """A configuration fit for production: every check passes; tests break one thing each."""
@@ -35,22 +39,34 @@ def production(settings: Any, tmp_path: Any) -> Iterator[Any]:
         "HASH_KEY": "a-long-random-value-kept-apart-from-SECRET_KEY",
         "SMS_BACKEND": FILEBASED,
         "SMS_FILE_PATH": str(tmp_path),
+        "SITE_CLIENT_ID": "my-site",
     }
-    eager = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = False  # as with CELERY_BROKER_URL set
+    eager, broker = current_app.conf.task_always_eager, current_app.conf.broker_url
+    current_app.conf.task_always_eager = False
+    current_app.conf.broker_url = "redis://127.0.0.1:1/0"  # as with CELERY_BROKER_URL set
     yield settings
     current_app.conf.task_always_eager = eager
+    current_app.conf.broker_url = broker
 
 
 def test_production_configuration_passes(production):
     assert check_settings() == []
 
 
-def test_debug_true_silences_the_production_warnings(production):
+def test_production_warnings_are_deploy_checks_whatever_debug_says(production):
     production.DEBUG = True
-    production.CIAM_OTP = {"SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend"}
+    production.CIAM_OTP = {
+        "SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend",
+        "SITE_CLIENT_ID": "my-site",
+    }
     current_app.conf.task_always_eager = True
-    assert check_settings() == []
+    assert otp_checks.check_settings() == []  # plain `check` stays quiet in development
+    assert ids(checks.run_checks(include_deployment_checks=True)) >= {
+        "ciam_otp.W010",
+        "ciam_otp.W011",
+        "ciam_otp.W012",
+    }
+    assert not ids(checks.run_checks()) & {"ciam_otp.W010", "ciam_otp.W011", "ciam_otp.W012"}
 
 
 def test_missing_hash_key_is_w010(production):
@@ -119,12 +135,12 @@ def test_django_ratelimit_agrees_when_installed(settings):
 
 
 def test_checks_run_through_manage_py_check(production):
-    """Registered with Django: ``manage.py check`` shows them (here the W011 of locmem)."""
+    """Registered with Django: ``check --deploy`` shows them (here the W011 of locmem)."""
     production.CIAM_OTP = {
         **production.CIAM_OTP,
         "SMS_BACKEND": "django_ciam_otp.backends.sms.locmem.SMSBackend",
     }
-    assert "ciam_otp.W011" in ids(checks.run_checks())
+    assert "ciam_otp.W011" in ids(checks.run_checks(include_deployment_checks=True))
 
 
 # --- configuration errors -------------------------------------------------------------------

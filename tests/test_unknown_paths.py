@@ -83,3 +83,29 @@ def test_paths_that_only_start_like_otp_are_not_the_apis(strict_client: Client) 
     response = strict_client.get("/otpx")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+# --- without the opt-in catch-all: the rest of /otp/ is the site's ------------------------------
+
+
+@pytest.fixture
+def site_with_its_own_otp_pages(settings) -> None:
+    settings.ROOT_URLCONF = "tests.siteurls.urls"
+
+
+@pytest.mark.parametrize("path", ["/otp/send/extra", "/otp/verify/x/y", "/otp/schema/x"])
+def test_paths_below_the_apis_endpoints_are_always_json_404(
+    site_with_its_own_otp_pages, strict_client: Client, path: str
+) -> None:
+    response = strict_client.post(path, data="{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_the_sites_own_otp_pages_are_left_alone(
+    site_with_its_own_otp_pages, strict_client: Client
+) -> None:
+    assert strict_client.get("/otp/settings/").content == b"the site's own page"
+    response = strict_client.get("/otp/nope")
+    assert response.status_code == 404
+    assert "json" not in response["Content-Type"]  # the site's own 404 page

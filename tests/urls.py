@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("django_ciam_otp.urls")),
+    path("", include("django_ciam_otp.urls_catch_all")),  # all of /otp/ is the API's here
 ]

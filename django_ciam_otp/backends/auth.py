@@ -16,21 +16,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
+from ..clients import site_client
 from ..conf import otp_settings
 from ..exceptions import OTPError
 from ..identity import find_users
 from ..models import Channel, OTPClient, Usage
 from ..services import verify_otp
-
-
-def site_client(client: OTPClient | str | None = None) -> OTPClient | None:
-    """The client the site's own pages act as: given, or ``CIAM_OTP["SITE_CLIENT_ID"]``."""
-    if isinstance(client, OTPClient):
-        return client
-    client_id = client or otp_settings.SITE_CLIENT_ID
-    if not client_id:
-        return None
-    return OTPClient.objects.filter(client_id=client_id, enabled=True).first()
 
 
 def default_signup(channel: str, recipient: str) -> Any:

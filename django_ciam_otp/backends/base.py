@@ -75,3 +75,7 @@ class BaseBackend:
     def send(self, message: OTPMessage) -> str:
         """Deliver ``message``; return the provider's message id (or ``""``)."""
         raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where messages go, for the log line of a backend's first failure (no secrets)."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"

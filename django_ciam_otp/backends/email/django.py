@@ -75,6 +75,16 @@ class EmailBackend(BaseBackend):
         email.attach_alternative(html, "text/html")
         return email
 
+    def describe(self) -> str:
+        """This backend, the Django email backend behind it and, for SMTP, its host and port."""
+        path = self.email_backend or getattr(settings, "EMAIL_BACKEND", "")
+        where = f"{super().describe()} via {path}"
+        if "smtp" in path.lower():
+            host = getattr(settings, "EMAIL_HOST", "")
+            port = getattr(settings, "EMAIL_PORT", "")
+            where += f" ({host}:{port})"
+        return where
+
     def send(self, message: OTPMessage) -> str:
         email = self.build_message(message)
         try:

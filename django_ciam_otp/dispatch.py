@@ -1,0 +1,100 @@
+"""How a code leaves the request: a Celery task, or delivered inline.
+
+``CIAM_OTP["DELIVERY"]`` chooses. ``"celery"`` publishes a task (the
+production mode: the request never waits for a provider, retries back off on
+a worker). ``"inline"`` delivers in the request's process right after the
+send's transaction commits, retrying transient failures in place: a site with
+no Celery app, no broker and no Redis still gets working codes. ``None``
+(the default) picks ``"celery"`` when the site has configured a Celery app of
+its own, else ``"inline"`` — a site that never set up Celery must not find
+its sends failing with 503 because Celery's fallback app tried to reach
+RabbitMQ on localhost. ``manage.py check --deploy`` warns about inline
+delivery (W014) and errors when ``"celery"`` has no app or broker (E011).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .conf import otp_settings
+from .exceptions import TemporarilyUnavailable
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from .models import OTPToken
+
+logger = logging.getLogger(__name__)
+
+CELERY = "celery"
+INLINE = "inline"
+MODES = (CELERY, INLINE)
+
+
+def celery_app() -> Celery | None:
+    """The Celery app the site configured, or ``None`` when there is only Celery's fallback.
+
+    Celery hands out a fallback app named ``"default"`` (no fix-ups, AMQP on
+    localhost, Django settings never read) whenever no app was created; the
+    usual ``proj/celery.py`` creates one, and Celery's Django fix-up makes it
+    the app of every thread.
+    """
+    from celery import current_app
+
+    app: Celery = current_app._get_current_object()
+    return None if is_fallback(app) else app
+
+
+def is_fallback(app: Celery) -> bool:
+    """Whether ``app`` is the app Celery makes up when none was created."""
+    return app.main == "default" and not app.fixups
+
+
+def delivery_mode() -> str:
+    """``"celery"`` or ``"inline"``: the ``DELIVERY`` setting, or chosen as the module says."""
+    configured = otp_settings.DELIVERY
+    if configured in MODES:
+        return str(configured)
+    return CELERY if celery_app() is not None else INLINE
+
+
+def publish(token: OTPToken, envelope: str) -> None:
+    """Publish the delivery task; any broker trouble becomes ``TemporarilyUnavailable``.
+
+    ``argsrepr``/``kwargsrepr`` name the arguments for Celery's logs and
+    events instead of letting it ``repr()`` them on every publish: cheaper,
+    and the envelope (sealed, but still the code) stays out of the logs.
+    """
+    from .tasks import deliver_otp
+
+    options: dict[str, Any] = {
+        "retry": True,
+        "retry_policy": dict(otp_settings.PUBLISH_RETRY_POLICY),
+        "expires": token.code_expires_at,
+        "argsrepr": f"({token.pk}, '<sealed envelope>')",
+        "kwargsrepr": "{}",
+    }
+    if otp_settings.CELERY_QUEUE:
+        options["queue"] = otp_settings.CELERY_QUEUE
+    try:
+        deliver_otp.apply_async(args=(token.pk, envelope), **options)
+    except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types for "broker down"
+        if deliver_otp.app.conf.task_always_eager:
+            raise  # no broker to fail: a bug in the task surfaces instead of a 503
+        logger.error("could not queue OTP delivery (token %s): %s", token.pk, type(exc).__name__)
+        raise TemporarilyUnavailable() from exc
+
+
+def deliver_inline(token: OTPToken, envelope: str) -> None:
+    """Deliver now, in this process (``DELIVERY = "inline"``); never raises.
+
+    The answer is already decided (the token is committed): a failure here is
+    recorded on the token and logged like a worker's, not turned into a 500.
+    """
+    from .delivery import deliver_now
+
+    try:
+        deliver_now(token.pk, envelope)
+    except Exception:  # noqa: BLE001 - see the docstring
+        logger.exception("OTP delivery (inline) failed unexpectedly: token %s", token.pk)
