@@ -48,7 +48,7 @@ test-django52: install
 
 test-django6: $(VENV6)/.installed
 	$(PY6) -m django --version
-	$(PY6) -m pytest -m "not integration and not browser" $(PYTEST_ARGS)
+	$(PY6) -m pytest -m "not integration and not browser and not packaging" $(PYTEST_ARGS)
 	CIAM_OTP_PG_LOCALE=libc $(PY6) -m pytest tests/postgres $(PG_PYTEST_ARGS)
 
 lint: install
