@@ -183,8 +183,9 @@ class AuthSourceAdmin(EnableDisableActions, ChangedFieldsOnlyAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: AuthSource | None = None
     ) -> tuple[str, ...]:
-        # The id is what API callers send: changing it would break every caller.
-        return ("id", "created_at", "updated_at") if obj else ()
+        # The id is what API callers send: changing it would break every caller. The
+        # channel is what issued tokens are bound to (create_auth_source refuses it too).
+        return ("id", "channel", "created_at", "updated_at") if obj else ()
 
     @admin.display(description=_("code validity"), ordering="code_validity")
     def validity(self, obj: AuthSource) -> str:

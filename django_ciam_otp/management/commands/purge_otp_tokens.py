@@ -5,30 +5,49 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 
 from django_ciam_otp.delivery import expire_stale_deliveries
+from django_ciam_otp.management.scripting import ScriptCommand, whole_number
 from django_ciam_otp.services import purge_expired_tokens
 
+#: 100 years: any longer keeps every token anyway, and the cut-off date stays representable.
+OLDER_THAN_MAX = 100 * 365 * 86400
 
-class Command(BaseCommand):
+
+class Command(ScriptCommand):
     help = (
         "Close deliveries that expired in the queue (their quota comes back), then delete "
-        "OTP tokens whose otp_token has expired; prints the number deleted."
+        "OTP tokens whose otp_token has expired; prints the number deleted. "
+        "Exit status: 0 done, 2 usage error."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
-            type=int,
             default=0,
             metavar="SECONDS",
-            help="Keep tokens that expired less than this long ago (for the log).",
+            help=(
+                "Delete only tokens that expired at least this long ago, keeping the rest "
+                f"for the log: a whole number of seconds, 0 to {OLDER_THAN_MAX} (100 years). "
+                "Default: 0, every expired token. (The Celery beat task keeps "
+                "CIAM_OTP['TOKEN_RETENTION'] instead, 7 days unless set.)"
+            ),
         )
+
+    def clean_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        older_than = whole_number(
+            options["older_than"],
+            "--older-than",
+            minimum=0,
+            maximum=OLDER_THAN_MAX,
+            unit="seconds",
+        )
+        return {**options, "older_than": older_than}
 
     def handle(self, *args: Any, **options: Any) -> None:
         # The same order as the beat task: a token whose task never ran gives its
         # quota back before its row can go.
         expire_stale_deliveries()
-        count = purge_expired_tokens(older_than=dt.timedelta(seconds=max(0, options["older_than"])))
+        count = purge_expired_tokens(older_than=dt.timedelta(seconds=options["older_than"]))
         self.stdout.write(str(count))
