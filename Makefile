@@ -13,7 +13,7 @@ ATTACK_ARGS ?=
 TIMING_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-django52 test-django6 lint bench bench-timing attack-sim clean
+.PHONY: install demo test test-django52 test-django6 lint docs bench bench-timing attack-sim clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +37,12 @@ demo: install
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 ## test: the whole suite on Django 5.2 LTS (Python 3.11), then on Django 6.x (Python 3.12);
+## the 5.2 run first builds the documentation with warnings as errors (make docs, ~2 s);
 ## each also runs tests/postgres in its own session, in-process on a real PostgreSQL (~15 s):
 ## ICU's root locale on 5.2, glibc's C.UTF-8 on 6.x (both fold beyond ASCII, differently)
 test: test-django52 test-django6
 
-test-django52: install
+test-django52: install docs
 	$(PY) -m django --version
 	$(PY) -m pytest $(PYTEST_ARGS)
 	CIAM_OTP_PG_LOCALE=icu $(PY) -m pytest tests/postgres $(PG_PYTEST_ARGS)
@@ -51,9 +52,14 @@ test-django6: $(VENV6)/.installed
 	$(PY6) -m pytest -m "not integration and not browser and not packaging" $(PYTEST_ARGS)
 	CIAM_OTP_PG_LOCALE=libc $(PY6) -m pytest tests/postgres $(PG_PYTEST_ARGS)
 
-lint: install
+lint: install docs
 	$(VENV)/bin/ruff check django_ciam_otp tests example_project
 	$(VENV)/bin/ruff format --check django_ciam_otp tests example_project
+
+## docs: the documentation site (mkdocs.yml, docs/) into var/site; any warning fails (--strict)
+docs: install
+	@$(PY) -c "import material, mkdocstrings_handlers.python" 2>/dev/null || $(PY) -m pip install -q -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet -d var/site
 
 ## bench: the send path against the floor of the stack on loopback PostgreSQL, Redis, gunicorn, Celery
 ## and wrk (Debian packages postgresql, redis-server, wrk); about 3 minutes; see BENCHMARKS.md
