@@ -106,6 +106,7 @@ def _check_numbers() -> list[checks.CheckMessage]:
         "RECIPIENT_LOCKOUT_SECONDS": (1, 30 * 86400),
         "DELIVERY_MAX_RETRIES": (0, 20),
         "DELIVERY_CLAIM_LEASE": (1, 3600),
+        "BACKEND_PAUSE_SECONDS": (1, 86400),
         "LOOKUP_CACHE_SECONDS": (0, 300),
     }
     values = {name: getattr(otp_settings, name) for name in bounds}

@@ -165,6 +165,10 @@ DEFAULTS: dict[str, Any] = {
     },
     "CELERY_QUEUE": None,  # None means Celery's default queue
     "DELIVERY_MAX_RETRIES": 5,
+    # Seconds a channel's deliveries stop after its backend answered that nothing
+    # can succeed until an operator acts (credentials, arrears, template...): sends
+    # answer 503 meanwhile, then the next delivery tries again (see breaker.py).
+    "BACKEND_PAUSE_SECONDS": 300,
     # Seconds a worker's claim on a delivery lasts. A redelivered task (the
     # worker died) waits until the claim is older than this before sending; at
     # least the delivery task's hard time limit (20 s), so the first run is

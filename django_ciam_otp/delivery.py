@@ -34,12 +34,19 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import crypto, signals
-from .backends.base import BaseBackend, OTPMessage, PermanentDeliveryError
+from . import breaker, crypto, signals
+from .backends.base import (
+    Accepted,
+    BackendMisconfigured,
+    BaseBackend,
+    OTPMessage,
+    PermanentDeliveryError,
+)
 from .conf import otp_settings
 from .models import Channel, DeliveryStatus, OTPToken, TokenStatus
 from .services import give_back_quota
@@ -101,6 +108,7 @@ _CLAIM_FIELDS = frozenset(
         "language",
         "quota_consumed",
         "delivery_attempts",
+        "delivery_error_code",
     }
 )
 
@@ -135,8 +143,9 @@ def _statements(alias: str, vendor: str) -> _Statements:
     sent = (
         f"UPDATE {table} "  # noqa: S608
         f"SET {col['delivery_status']} = %s, {col['provider_message_id']} = %s, "
+        f"{col['fee']} = %s, {col['billed_region']} = %s, "
         f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
-        f"{col['delivery_error']} = '', {col['sent_at']} = %s "
+        f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', {col['sent_at']} = %s "
         f"WHERE {col['id']} = %s"
     )
     cols = tuple(f.get_col(meta.db_table) for f in fields)
@@ -199,21 +208,28 @@ def _converters(conn: Any, sql: _Statements) -> list[tuple[int, Any, list[Any]]]
         return converters
 
 
-def _record_sent(token: OTPToken, message_id: str) -> None:
+def _record_sent(token: OTPToken, accepted: Accepted) -> None:
     using = router.db_for_write(OTPToken)
     conn = connections[using]
+    fee = accepted.fee if accepted.fee is not None and 0 <= accepted.fee < 32768 else None
+    region = (accepted.region or "")[:8]
     if not _update_returning_supported(conn):  # the same statement through the ORM
         OTPToken.objects.filter(pk=token.pk).update(
             delivery_status=DeliveryStatus.SENT,
-            provider_message_id=message_id[:128],
+            provider_message_id=accepted.message_id[:128],
+            fee=fee,
+            billed_region=region,
             delivery_attempts=F("delivery_attempts") + 1,
             delivery_error="",
+            delivery_error_code="",
             sent_at=timezone.now(),
         )
         return
     params = (
         DeliveryStatus.SENT,
-        message_id[:128],
+        accepted.message_id[:128],
+        fee,
+        region,
         conn.ops.adapt_datetimefield_value(timezone.now()),
         token.pk,
     )
@@ -318,11 +334,24 @@ def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater 
         validity_seconds=max(1, int((token.code_expires_at - token.created_at).total_seconds())),
         language=token.language or "en",
         token_id=token.pk,
+        attempt=attempt,
+        previous_error=token.delivery_error_code or None,
     )
+    stopped = breaker.current(token.channel)
+    if stopped is not None:  # the provider cannot send anything: do not even ask it
+        _mark_failed(token, f"not sent: {stopped.backend} stopped ({stopped.code})")
+        return None
     backend: BaseBackend | None = None
     try:
         backend = get_backend(token.channel)
-        message_id = backend.send(message)
+        sent = backend.send(message)
+    except (BackendMisconfigured, ImproperlyConfigured) as exc:
+        where = _report_first_failure(backend, token.channel, exc)
+        code = getattr(exc, "provider_code", None) or type(exc).__name__
+        reason = getattr(exc, "reason", None) or str(exc)
+        breaker.trip(token.channel, where, code, reason)
+        _mark_failed(token, reason)
+        return None
     except PermanentDeliveryError as exc:
         _report_first_failure(backend, token.channel, exc)
         _mark_failed(token, exc.reason)
@@ -330,9 +359,12 @@ def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater 
     except Exception as exc:  # noqa: BLE001 - every other failure is worth a retry
         _report_first_failure(backend, token.channel, exc)
         reason = getattr(exc, "reason", None) or type(exc).__name__
-        return _retry_or_fail(token, reason, attempt)
+        code = getattr(exc, "provider_code", None) or type(exc).__name__
+        wait = getattr(exc, "retry_after", None)
+        return _retry_or_fail(token, reason, attempt, code=code, at_least=wait)
 
-    _record_sent(token, message_id or "")
+    accepted = sent if isinstance(sent, Accepted) else Accepted(sent or "")
+    _record_sent(token, accepted)
     logger.info("OTP delivered: token %s to %s", token.pk, token.recipient_masked)
     return None
 
@@ -361,7 +393,7 @@ def _claimed_elsewhere(token_id: int, now: dt.datetime, lease: dt.timedelta) -> 
 _REPORTED: set[str] = set()
 
 
-def _report_first_failure(backend: BaseBackend | None, channel: str, exc: BaseException) -> None:
+def _report_first_failure(backend: BaseBackend | None, channel: str, exc: BaseException) -> str:
     """Log a backend's first failure in this process once, at ERROR, with where it sends.
 
     A site whose SMTP server is unreachable answers every send with 200 and
@@ -378,7 +410,7 @@ def _report_first_failure(backend: BaseBackend | None, channel: str, exc: BaseEx
             getattr(otp_settings, "SMS_BACKEND" if channel == Channel.SMS else "EMAIL_BACKEND")
         )
     if where in _REPORTED:
-        return
+        return where
     _REPORTED.add(where)
     logger.error(
         "OTP delivery through %s failed: %s: %s (logged once per process; later failures "
@@ -387,10 +419,19 @@ def _report_first_failure(backend: BaseBackend | None, channel: str, exc: BaseEx
         type(exc).__name__,
         getattr(exc, "reason", None) or exc,
     )
+    return where
 
 
-def _retry_or_fail(token: OTPToken, reason: str, attempt: int) -> RetryLater | None:
-    countdown = backoff(attempt)
+def _retry_or_fail(
+    token: OTPToken,
+    reason: str,
+    attempt: int,
+    *,
+    code: str = "",
+    at_least: float | None = None,
+) -> RetryLater | None:
+    """Retry with backoff, not before ``at_least`` seconds (the provider's own window)."""
+    countdown = max(backoff(attempt), at_least or 0.0)
     left = (token.code_expires_at - timezone.now()).total_seconds()
     if attempt >= otp_settings.DELIVERY_MAX_RETRIES or countdown >= left - 1:
         _mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}")
@@ -399,6 +440,7 @@ def _retry_or_fail(token: OTPToken, reason: str, attempt: int) -> RetryLater | N
         delivery_status=DeliveryStatus.QUEUED,
         delivery_attempts=token.delivery_attempts + 1,
         delivery_error=reason[:200],
+        delivery_error_code=code[:64],
     )
     logger.warning("OTP delivery for token %s will be retried: %s", token.pk, reason)
     return RetryLater(countdown)

@@ -261,6 +261,13 @@ class OTPToken(models.Model):
     delivery_attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
     provider_message_id = models.CharField(_("provider message ID"), max_length=128, blank=True)
     delivery_error = models.CharField(_("delivery error"), max_length=200, blank=True)
+    #: The provider's error code of the last failed try (what a retry may need to know).
+    delivery_error_code = models.CharField(
+        _("delivery error code"), max_length=64, blank=True, editable=False
+    )
+    #: Billed units (SMS segments) and billed region, as the provider reported them.
+    fee = models.PositiveSmallIntegerField(_("billed units"), null=True, blank=True)
+    billed_region = models.CharField(_("billed region"), max_length=8, blank=True)
     quota_consumed = models.BooleanField(_("quota consumed"), default=False)
     is_test = models.BooleanField(_("test recipient"), default=False)
     language = models.CharField(_("language"), max_length=16, blank=True)
@@ -283,6 +290,12 @@ class OTPToken(models.Model):
             models.Index(fields=["expires_at"], name="ciam_otp_token_expires_idx"),
             models.Index(fields=["created_at"], name="ciam_otp_token_created_idx"),
             models.Index(fields=["recipient_hash"], name="ciam_otp_token_recipient_idx"),
+            # Delivery receipts name the message by the provider's id (Tencent's SerialNo).
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="ciam_otp_token_message_idx",
+            ),
         ]
 
     def __str__(self) -> str:

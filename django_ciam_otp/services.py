@@ -20,7 +20,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils import timezone, translation
 
-from . import abuse, crypto, dispatch, identity, ratelimits, signals, snapshots
+from . import abuse, breaker, crypto, dispatch, identity, ratelimits, signals, snapshots
 from .clients import require_client
 from .conf import otp_settings
 from .exceptions import (
@@ -398,6 +398,10 @@ def send_otp(
 
     recipient = _clean_recipient(phone_number, email)
     policy = _code_policy(auth_source_id, recipient.channel)
+    if breaker.current(recipient.channel) is not None:
+        # The provider is known down (misconfigured): a 200 would promise a code
+        # that cannot arrive. Nothing is counted or consumed.
+        raise TemporarilyUnavailable()
 
     # A login code does not depend on an account here (the authentication
     # backend decides that), so only the other usages look one up.

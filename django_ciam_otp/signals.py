@@ -15,6 +15,10 @@
     ``sends``, ``verifications`` and ``ratio`` over the window.
 ``quota_threshold_reached(sender, quota, percent, used, limit)``
     once per period when a quota reaches one of ``QUOTA_ALARM_THRESHOLDS``.
+``delivery_backend_stopped(sender, stop)``
+    when a backend answered that it cannot send anything until an operator
+    acts (credentials, arrears, template…); ``stop`` is a
+    :class:`~django_ciam_otp.breaker.Stop` (channel, backend, code, reason, until).
 """
 
 from django.dispatch import Signal
@@ -25,3 +29,4 @@ otp_verification_failed = Signal()
 otp_delivery_failed = Signal()
 prefix_blocked = Signal()
 quota_threshold_reached = Signal()
+delivery_backend_stopped = Signal()

@@ -3,8 +3,15 @@
 Backends are small template-method classes (as in django-anymail): the base
 class renders the message text from templates and calls one provider hook.
 A backend reports a failure by raising :class:`TransientDeliveryError` (the
-task retries with backoff) or :class:`PermanentDeliveryError` (the token is
-marked failed and its quota given back). Anything else counts as transient.
+task retries with backoff, or after ``retry_after`` seconds when the provider
+said when), :class:`PermanentDeliveryError` (the token is marked failed and
+its quota given back) or :class:`BackendMisconfigured` (as permanent, and the
+backend stops: no message goes to it until the pause is over or an operator
+fixes it; see :mod:`django_ciam_otp.breaker`). ``ImproperlyConfigured`` counts
+as :class:`BackendMisconfigured`; anything else as transient.
+
+``send()`` returns the provider's message id, or an :class:`Accepted` when the
+provider says more (what it billed).
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ class OTPMessage:
     validity_seconds: int
     language: str = "en"
     token_id: int | None = None
+    #: How many times this code was handed to the backend before (0: the first try).
+    attempt: int = 0
+    #: ``provider_code`` of the previous try's failure, if it failed: a backend whose
+    #: provider may have accepted a message it could not confirm (a read timeout)
+    #: can look before sending twice.
+    previous_error: str | None = None
 
     @property
     def validity_minutes(self) -> int:
@@ -49,6 +62,18 @@ class OTPMessage:
         )
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """What a provider said when it took the message (``send()`` may return it)."""
+
+    #: The provider's id of the message (its delivery receipts name it).
+    message_id: str
+    #: Billed units (e.g. SMS segments), when the provider says.
+    fee: int | None = None
+    #: The region the provider billed (ISO 3166), when it says.
+    region: str | None = None
+
+
 class DeliveryError(Exception):
     """Base class of delivery failures; ``reason`` is a short, code-free text for the token log."""
 
@@ -59,11 +84,26 @@ class DeliveryError(Exception):
 
 
 class TransientDeliveryError(DeliveryError):
-    """Worth retrying: timeouts, throttling, provider 5xx."""
+    """Worth retrying: timeouts, throttling, provider 5xx.
+
+    ``retry_after``: seconds before a retry can succeed, when the provider's
+    answer says (a per-number window); the task waits at least that long.
+    """
+
+    def __init__(
+        self, reason: str, *, provider_code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason, provider_code=provider_code)
+        self.retry_after = retry_after
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying will not help: bad number, unapproved template, wrong credentials."""
+    """Retrying will not help this message: a bad number, a number that refuses messages."""
+
+
+class BackendMisconfigured(PermanentDeliveryError):
+    """No message can succeed until an operator acts: credentials, arrears, an IP allow-list,
+    an unapproved template or signature, a clock far off. Stops the line (see ``breaker``)."""
 
 
 class BaseBackend:
@@ -72,8 +112,8 @@ class BaseBackend:
     def __init__(self, **kwargs: Any) -> None:
         self.options = kwargs
 
-    def send(self, message: OTPMessage) -> str:
-        """Deliver ``message``; return the provider's message id (or ``""``)."""
+    def send(self, message: OTPMessage) -> str | Accepted:
+        """Deliver ``message``; return the provider's message id (or ``""``), or an ``Accepted``."""
         raise NotImplementedError
 
     def describe(self) -> str:

@@ -1,0 +1,181 @@
+"""A delivery backend that cannot send anything stops the line, for every process at once.
+
+Wrong credentials, an account in arrears, an IP allow-list, an unapproved
+template or signature, a clock ten minutes off: no retry and no other token
+can succeed until an operator acts. Before this, each token failed on its own
+with a WARNING while the site kept answering 200. Now the first such failure
+(:class:`~django_ciam_otp.backends.base.BackendMisconfigured`, or
+``ImproperlyConfigured`` raised by a backend) *trips* the channel's breaker:
+
+* a record in the shared cache (the rate-limit cache, so every web and worker
+  process sees it) for ``BACKEND_PAUSE_SECONDS`` (5 minutes by default);
+* while it holds, ``/otp/send`` answers 503 ``temporarily_unavailable`` for
+  that channel ("the provider is known down", as the contract says) and
+  consumes nothing, and a queued delivery fails at once with its quota given
+  back, without calling the provider;
+* the signal ``delivery_backend_stopped`` fires and ``ADMINS`` get one mail
+  per backend and error code a day; the admin dashboard shows the stop.
+
+When the pause ends the next delivery tries the provider again: fixed, the
+line runs; still broken, it stops again (no second mail that day). An
+operator who fixed it sooner lifts it with :func:`reset` (the dashboard's
+"resume" button). Each process reads the record at most once per
+``LOOKUP_CACHE_SECONDS``, so a send costs no extra round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.mail import mail_admins
+from django.core.signals import setting_changed
+
+from . import ratelimits, signals
+from .conf import otp_settings
+
+logger = logging.getLogger(__name__)
+
+CHANNELS = ("sms", "email")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why and until when a channel's backend is stopped."""
+
+    channel: str
+    backend: str
+    code: str
+    reason: str
+    since: float
+    until: float
+
+    @property
+    def seconds_left(self) -> int:
+        return max(1, int(self.until - time.time()) + 1)
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "code": self.code,
+            "reason": self.reason,
+            "since": self.since,
+            "until": self.until,
+        }
+
+
+def _cache() -> Any:
+    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+
+
+def _key(channel: str) -> str:
+    return f"ciam_otp:breaker:{channel}"
+
+
+# This process's copy: channel -> (read at, Stop or None).
+_seen: dict[str, tuple[float, Stop | None]] = {}
+
+
+def trip(channel: str, backend: str, code: str, reason: str) -> Stop:
+    """Stop ``channel``'s backend for ``BACKEND_PAUSE_SECONDS``; fire the signal, mail once."""
+    now = time.time()
+    stop = Stop(channel, backend, code or "unknown", reason[:200], now, now + _pause())
+    _seen[channel] = (time.monotonic(), stop)
+    if not ratelimits.cache_is_down():
+        try:
+            _cache().set(_key(channel), stop.as_record(), int(_pause()) + 1)
+        except Exception:  # noqa: BLE001 - this process stops anyway; others find out themselves
+            ratelimits.trip_breaker()
+            logger.warning("delivery stop not shared: cache unavailable")
+    logger.error(
+        "OTP %s delivery stopped for %d s: %s answered %s: %s",
+        channel,
+        int(_pause()),
+        backend,
+        stop.code,
+        stop.reason,
+    )
+    signals.delivery_backend_stopped.send(sender=Stop, stop=stop)
+    _mail_once(stop)
+    return stop
+
+
+def current(channel: str) -> Stop | None:
+    """The stop in force for ``channel``, as this process last read it (see the module)."""
+    now = time.monotonic()
+    seen = _seen.get(channel)
+    if seen is None or now - seen[0] >= float(otp_settings.LOOKUP_CACHE_SECONDS):
+        seen = (now, _read(channel))
+        _seen[channel] = seen
+    stop = seen[1]
+    if stop is None or stop.until <= time.time():
+        return None
+    return stop
+
+
+def reset(channel: str) -> None:
+    """Lift a stop now (an operator fixed the cause); other processes follow within seconds."""
+    _seen.pop(channel, None)
+    try:
+        _cache().delete(_key(channel))
+    except Exception:  # noqa: BLE001 - it ends by itself when the pause is over
+        logger.warning("delivery stop not lifted in the cache: cache unavailable")
+
+
+def forget_local_copy(**kwargs: Any) -> None:
+    """Drop this process's copy (tests; a settings change)."""
+    _seen.clear()
+
+
+setting_changed.connect(forget_local_copy)
+
+
+def _read(channel: str) -> Stop | None:
+    if ratelimits.cache_is_down():
+        return None
+    try:
+        record = _cache().get(_key(channel))
+    except Exception:  # noqa: BLE001 - an unreadable stop is no stop: sends fail on their own
+        ratelimits.trip_breaker()
+        return None
+    if not isinstance(record, dict):
+        return None
+    try:
+        return Stop(
+            channel,
+            str(record["backend"]),
+            str(record["code"]),
+            str(record["reason"]),
+            float(record["since"]),
+            float(record["until"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _pause() -> float:
+    return float(otp_settings.BACKEND_PAUSE_SECONDS)
+
+
+def _mail_once(stop: Stop) -> None:
+    """One mail to ``ADMINS`` per backend and error code a day (the cache says who mailed)."""
+    key = f"ciam_otp:breaker-mailed:{stop.channel}:{stop.backend}:{stop.code}"[:250]
+    try:
+        first = _cache().add(key, 1, 86400)
+    except Exception:  # noqa: BLE001 - better one mail too many than none
+        first = True
+    if not first:
+        return
+    mail_admins(
+        f"OTP {stop.channel} delivery stopped: {stop.code}",
+        f"{stop.backend} answered {stop.code}: {stop.reason}\n\n"
+        f"No {stop.channel} code can be delivered until this is fixed: sends answer 503 "
+        f"temporarily_unavailable for {int(_pause())} s, then the next delivery tries again. "
+        "Fix the configuration (credentials, balance, allow-list, template, signature, "
+        "clock), then resume deliveries from the admin dashboard.",
+        fail_silently=True,
+    )
