@@ -27,7 +27,15 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Case, F, QuerySet, Value, When
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+    HttpResponseNotAllowed,
+)
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -36,7 +44,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import abuse, crypto, snapshots
+from . import abuse, breaker, crypto, snapshots
 from .conf import otp_settings
 from .dashboard import build_dashboard
 from .exceptions import OTPError
@@ -701,6 +709,8 @@ TOKEN_DELIVERY_FIELDS = (
     "delivery_status",
     "delivery_attempts",
     "provider_message_id",
+    "fee",
+    "billed_region",
     "delivery_error",
     "sent_at",
     "quota_consumed",
@@ -723,11 +733,13 @@ class OTPTokenAdmin(admin.ModelAdmin):
         "attempts",
         "delivery_status",
         "provider_message_id",
+        "fee",
         "expires_at",
     )
     list_filter = (
         "status",
         "delivery_status",
+        ("fee", admin.EmptyFieldListFilter),
         "channel",
         "usage",
         "client",
@@ -777,9 +789,35 @@ class OTPTokenAdmin(admin.ModelAdmin):
                 "dashboard/",
                 self.admin_site.admin_view(self.dashboard_view),
                 name="ciam_otp_dashboard",
-            )
+            ),
+            path(
+                "dashboard/resume/",
+                self.admin_site.admin_view(self.resume_view),
+                name="ciam_otp_dashboard_resume",
+            ),
         ]
         return custom + super().get_urls()
+
+    def can_resume(self, request: HttpRequest) -> bool:
+        """Resuming stopped deliveries is a change to how codes go out: auth-source editors."""
+        return request.user.has_perm("ciam_otp.change_authsource")
+
+    def resume_view(self, request: HttpRequest) -> HttpResponse:
+        """POST: lift a channel's delivery stop now (the operator fixed its cause)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.can_resume(request):
+            raise PermissionDenied
+        channel = request.POST.get("channel", "")
+        if channel not in breaker.CHANNELS:
+            return HttpResponseBadRequest("unknown channel")
+        breaker.reset(channel)
+        messages.success(
+            request,
+            gettext("%(channel)s deliveries resumed: the next one tries the provider again.")
+            % {"channel": channel.upper()},
+        )
+        return redirect(admin_url(self, "ciam_otp_dashboard"))
 
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
         traffic = self.has_view_permission(request)
@@ -797,6 +835,9 @@ class OTPTokenAdmin(admin.ModelAdmin):
             "token_log_url": token_log,
             "failed_url": token_log + "?" + urlencode({"delivery_status__exact": "failed"}),
             "quotas_url": admin_url(self, "ciam_otp_quota_changelist"),
+            "resume_url": (
+                admin_url(self, "ciam_otp_dashboard_resume") if self.can_resume(request) else ""
+            ),
             "css": ADMIN_CSS,
         }
         request.current_app = self.admin_site.name

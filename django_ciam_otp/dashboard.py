@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When
+from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from . import breaker
 from .models import (
     Channel,
     DeliveryStatus,
@@ -43,6 +44,8 @@ class ChannelStats:
     failed: int = 0
     suppressed: int = 0
     verified: int = 0
+    #: Units the providers billed (SMS segments), where they say; 0 when none did.
+    billed: int = 0
 
     @property
     def finished(self) -> int:
@@ -89,6 +92,8 @@ class Dashboard:
     channels: list[ChannelStats] = field(default_factory=list)
     quotas: list[QuotaRow] | None = None
     quota_count: int = 0
+    #: Channels whose backend stopped (misconfigured), with why and until when.
+    stops: list[breaker.Stop] = field(default_factory=list)
 
     @property
     def total(self) -> ChannelStats:
@@ -101,6 +106,7 @@ class Dashboard:
             failed=sum(c.failed for c in self.channels),
             suppressed=sum(c.suppressed for c in self.channels),
             verified=sum(c.verified for c in self.channels),
+            billed=sum(c.billed for c in self.channels),
         )
 
 
@@ -124,6 +130,7 @@ def channel_stats(day_start: dt.datetime) -> list[ChannelStats]:
             failed=Count("pk", filter=Q(delivery_status=DeliveryStatus.FAILED)),
             suppressed=Count("pk", filter=suppressed),
             verified=Count("pk", filter=Q(status=TokenStatus.VERIFIED)),
+            billed=Sum("fee", default=0),
         )
     )
     by_channel = {row["channel"]: row for row in rows}
@@ -142,6 +149,7 @@ def channel_stats(day_start: dt.datetime) -> list[ChannelStats]:
                 failed=row["failed"],
                 suppressed=row["suppressed"],
                 verified=row["verified"],
+                billed=row["billed"] or 0,
             )
         )
     return stats
@@ -203,4 +211,5 @@ def build_dashboard(
         channels=channel_stats(day_start) if traffic else [],
         quotas=quota_rows(now) if quotas else None,
         quota_count=Quota.objects.count() if quotas else 0,
+        stops=[stop for c in breaker.CHANNELS if (stop := breaker.current(c)) is not None],
     )

@@ -893,3 +893,47 @@ def test_dashboard_numbers_on_app_index(admin_client, api, api_client):
     assert 'id="ciam-otp-traffic"' in page
     sms_row = page.split('data-channel="sms"')[1].split("</tr>")[0]
     assert '<td data-stat="sends">1</td>' in sms_row
+
+
+# --- billed messages and stopped deliveries ------------------------------------------------
+
+
+def test_the_token_log_and_dashboard_show_billed_units(admin_client, api_client):
+    billed = make_token(api_client.client, provider_message_id="2433:1")
+    OTPToken.objects.filter(pk=billed.pk).update(fee=2, billed_region="CN")
+    make_token(api_client.client, "+8613612340000")
+    log = html(admin_client.get(changelist("otptoken")))
+    assert "2433:1" in log
+    only_billed = admin_client.get(changelist("otptoken"), {"fee__isempty": "0"})
+    assert "2433:1" in html(only_billed) and "****0000" not in html(only_billed)
+    detail = html(admin_client.get(change_url("otptoken", billed.pk)))
+    assert "billed units" in detail.lower() and ">CN<" in detail
+    page = html(admin_client.get(reverse("admin:ciam_otp_dashboard")))
+    assert 'data-stat="billed">2<' in page
+
+
+def test_a_stopped_channel_is_on_the_dashboard_and_can_be_resumed(admin_client, db):
+    from django_ciam_otp import breaker
+
+    breaker.trip("sms", "django_ciam_otp.backends.sms.tencent.SMSBackend", "AuthFailure", "bad key")
+    page = html(admin_client.get(reverse("admin:ciam_otp_dashboard")))
+    assert 'id="ciam-otp-stop-sms"' in page and "AuthFailure" in page and "bad key" in page
+    assert admin_client.get(reverse("admin:ciam_otp_dashboard_resume")).status_code == 405
+    response = admin_client.post(reverse("admin:ciam_otp_dashboard_resume"), {"channel": "sms"})
+    assert response.status_code == 302
+    assert breaker.current("sms") is None
+    assert 'id="ciam-otp-stop-sms"' not in html(
+        admin_client.get(reverse("admin:ciam_otp_dashboard"))
+    )
+
+
+def test_resuming_needs_the_right_to_change_auth_sources(django_user_model, db):
+    from django_ciam_otp import breaker
+
+    breaker.trip("sms", "x.Backend", "AuthFailure", "bad key")
+    viewer = staff_client(django_user_model, "view_otptoken")
+    page = html(viewer.get(reverse("admin:ciam_otp_dashboard")))
+    assert 'id="ciam-otp-stop-sms"' in page and "resume deliveries" not in page
+    denied = viewer.post(reverse("admin:ciam_otp_dashboard_resume"), {"channel": "sms"})
+    assert denied.status_code == 403
+    assert breaker.current("sms") is not None
