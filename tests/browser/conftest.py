@@ -109,6 +109,7 @@ def demo_site(settings: Any, live_server: Any) -> str:
         **settings.CIAM_OTP,
         "SITE_CLIENT_ID": "DEMO_SITE_CLIENT",
         "USER_LOOKUP": "example_project.demo.users.find_user",
+        "USER_ADDRESS": "example_project.demo.users.address_of",
     }
     call_command("load_demo_data", stdout=io.StringIO())
     return live_server.url

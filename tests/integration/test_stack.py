@@ -44,7 +44,7 @@ def test_production_stack_passes_its_system_checks(shared_stack):
 
 
 def test_demo_defaults_with_debug_off_are_flagged(shared_stack):
-    """The embedded demo's settings with DEBUG off: every production danger is named."""
+    """The embedded demo's settings: ``check --deploy`` names every production danger."""
     env = {
         key: value
         for key, value in shared_stack.env.items()
@@ -52,7 +52,7 @@ def test_demo_defaults_with_debug_off_are_flagged(shared_stack):
     }
     env.update(DJANGO_SETTINGS_MODULE="example_project.settings", DJANGO_DEBUG="false")
     result = subprocess.run(
-        [PYTHON, str(REPO / "manage.py"), "check"],
+        [PYTHON, str(REPO / "manage.py"), "check", "--deploy"],
         env=env,
         cwd=REPO,
         capture_output=True,
