@@ -175,16 +175,32 @@ DEFAULTS: dict[str, Any] = {
     # surely over.
     "DELIVERY_CLAIM_LEASE": 25,
     # --- Tencent Cloud SMS --------------------------------------------------
+    # Settings of django_ciam_otp.backends.sms.tencent.SMSBackend (docs: settings.md).
     "TENCENT_SMS": {
+        # None: static keys if SECRET_ID or SECRET_KEY is set, else the SDK's default
+        # chain (environment, profile file, CVM role, TKE OIDC role); "static";
+        # "default"; or the dotted path of a callable returning an SDK credential.
+        "CREDENTIALS": None,
         "SECRET_ID": None,
         "SECRET_KEY": None,
-        "REGION": "ap-guangzhou",
+        "REGION": "ap-guangzhou",  # X-TC-Region: ap-beijing, ap-guangzhou, ap-nanjing...
+        # None or "mainland" (sms.tencentcloudapi.com), "international"
+        # (sms.intl.tencentcloudapi.com), "regional" (sms.<REGION>.tencentcloudapi.com),
+        # a host name, or an http(s) URL (tests).
+        "ENDPOINT": None,
         "SDK_APP_ID": None,
+        # Mainland numbers: the approved signature, and usage (or "default") -> template
+        # id; either may be a dict by language ({"en": ..., "zh-hans": ..., "default": ...}).
         "SIGN_NAME": None,
-        # usage -> template id; "default" is used for usages not listed.
         "TEMPLATE_IDS": {},
-        "ENDPOINT": None,  # e.g. a private endpoint; None means the SDK default
-        "TIMEOUT": 5,
+        # What fills the template's {1}, {2}...: "code", "minutes" (rounded down), "seconds".
+        "TEMPLATE_PARAMS": ["code", "minutes"],
+        # Numbers outside the mainland: region (ISO 3166) or "default" ->
+        # {"SIGN_NAME", "TEMPLATE_IDS", "TEMPLATE_PARAMS", "SENDER_ID"}.
+        "INTERNATIONAL": {},
+        "TIMEOUT": 5,  # seconds one API call may take (connect + answer)
+        # After a try that may have gone out, ask Tencent before sending again.
+        "CONFIRM_BEFORE_RESEND": True,
     },
 }
 

@@ -259,11 +259,23 @@ def deliver_now(token_id: int, envelope: str) -> None:
 
     For eager Celery tasks and ``DELIVERY = "inline"``: there is no broker to
     hold a countdown. A live claim elsewhere (``counts=False``) is that
-    worker's job, so it is not waited for.
+    worker's job, so it is not waited for. A provider that named a window
+    longer than backoff ever waits (``retry_after``: Tencent's 30 seconds per
+    number) would refuse every immediate retry, and the request cannot sleep
+    that long: the delivery fails at once, quota back.
     """
     attempt = 0
     outcome = deliver(token_id, envelope, attempt=attempt)
     while outcome is not None and outcome.counts:
+        if outcome.countdown > BACKOFF_CAP:
+            token = OTPToken.objects.filter(pk=token_id).first()
+            if token is not None:
+                _mark_failed(
+                    token,
+                    f"gave up: the provider asks to wait {outcome.countdown:.0f} s, "
+                    "which delivery in this process cannot (use Celery)",
+                )
+            return
         attempt += 1
         outcome = deliver(token_id, envelope, attempt=attempt)
 

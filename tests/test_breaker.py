@@ -163,3 +163,16 @@ def test_a_window_longer_than_the_code_gives_up(client_factory, scripted):
     token.refresh_from_db()
     assert token.delivery_status == DeliveryStatus.FAILED
     assert Quota.objects.get().used == 0
+
+
+def test_inline_delivery_does_not_burn_its_retries_inside_a_provider_window(
+    client_factory, scripted
+):
+    token, envelope = queued(client_factory(sms_quota=5).client)
+    scripted.answers = [TransientDeliveryError("30-second limit", retry_after=31)]
+    delivery.deliver_now(token.pk, envelope)
+    assert len(scripted.calls) == 1  # not DELIVERY_MAX_RETRIES calls within the window
+    token.refresh_from_db()
+    assert token.delivery_status == DeliveryStatus.FAILED
+    assert "use Celery" in token.delivery_error
+    assert Quota.objects.get().used == 0

@@ -40,8 +40,12 @@ class OTPMessage:
 
     @property
     def validity_minutes(self) -> int:
-        """Whole minutes, rounded up, as people read them ("valid for 1 minute")."""
-        return max(1, -(-self.validity_seconds // 60))
+        """Whole minutes, rounded down (at least 1), as people read them ("valid for 1 minute").
+
+        Down, so a message never promises more time than the code has: a 90 s
+        code is "valid for 1 minute". Codes of under a minute still read "1 minute".
+        """
+        return max(1, self.validity_seconds // 60)
 
     def template_context(self) -> dict[str, Any]:
         from ..models import Usage

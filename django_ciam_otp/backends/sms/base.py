@@ -12,7 +12,7 @@ for every backend.
 from __future__ import annotations
 
 from ... import rendering
-from ..base import BaseBackend, OTPMessage
+from ..base import Accepted, BaseBackend, OTPMessage
 
 
 class BaseSMSBackend(BaseBackend):
@@ -23,8 +23,8 @@ class BaseSMSBackend(BaseBackend):
     :meth:`send` itself and may ignore the rendered text.
     """
 
-    def send(self, message: OTPMessage) -> str:
-        """Deliver ``message`` as one SMS; return the provider's message id."""
+    def send(self, message: OTPMessage) -> str | Accepted:
+        """Deliver ``message`` as one SMS; return the provider's message id (or an ``Accepted``)."""
         text = self.render_text(message)
         return self.send_text(message.recipient, text, message)
 
@@ -32,7 +32,7 @@ class BaseSMSBackend(BaseBackend):
         """The text to send; a hook so a backend can add e.g. a signature."""
         return rendering.render_sms_text(message)
 
-    def send_text(self, phone_number: str, text: str, message: OTPMessage) -> str:
+    def send_text(self, phone_number: str, text: str, message: OTPMessage) -> str | Accepted:
         """Send ``text`` to ``phone_number`` (E.164); return the provider's message id.
 
         ``message`` is passed along for providers that need more than the text

@@ -1,0 +1,291 @@
+"""The Tencent Cloud SDK, imported lazily, and one ``SmsClient`` per worker process.
+
+A client holds a ``requests.Session`` (its connection pool), so building one per
+message meant a TCP and TLS handshake for every SMS. :func:`get_client` keeps
+one per configuration *and process id*: a Celery prefork child, forked after
+the parent may have built one, builds its own instead of sharing the parent's
+sockets.
+
+Timeouts: the SDK passes ``HttpProfile.reqTimeout`` to ``requests`` as is, so a
+``(connect, read)`` pair bounds the connection and the wait for the answer;
+:func:`timeouts` splits ``TIMEOUT`` (seconds one API call may take) between
+them. The SDK's own retryer is not used (the delivery task retries), so one
+call is one request and ``TIMEOUT`` bounds it, DNS resolution aside (requests
+does not time ``getaddrinfo``). The system check ``ciam_otp.W101`` compares
+the worst case of one ``send()`` with the delivery task's soft time limit,
+which interrupts anything longer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+PIP_EXTRA = "django-ciam-otp[tencent]"
+SDK_LOGGER_NAME = "tencentcloud_sdk_common"  # tencentcloud.common.abstract_client.LOGGER_NAME
+
+#: Endpoint names (``TENCENT_SMS["ENDPOINT"]``) and the host each means. Request
+#: structure, "service address": https://cloud.tencent.com/document/api/382/38766
+#: and, international site, https://www.tencentcloud.com/document/api/382/40465
+ENDPOINTS = {
+    "mainland": "sms.tencentcloudapi.com",  # nearest region, cloud.tencent.com accounts
+    "international": "sms.intl.tencentcloudapi.com",  # tencentcloud.com accounts
+}
+#: ``"regional"``: ``sms.<REGION>.tencentcloudapi.com``, for latency-sensitive sites.
+#: The access domains the pages above list (an access point, not where SMS is served).
+ACCESS_REGIONS = frozenset(
+    {
+        "ap-guangzhou",
+        "ap-shanghai",
+        "ap-beijing",
+        "ap-chengdu",
+        "ap-chongqing",
+        "ap-hongkong",
+        "ap-singapore",
+        "ap-bangkok",
+        "ap-mumbai",
+        "ap-seoul",
+        "ap-tokyo",
+        "na-ashburn",
+        "na-siliconvalley",
+        "eu-frankfurt",
+    }
+)
+#: ``REGION`` values the SMS API (2021-01-11) documents in its common parameters
+#: (``X-TC-Region``): mainland site https://cloud.tencent.com/document/api/382/52071,
+#: international site https://www.tencentcloud.com/document/api/382/40466.
+SMS_REGIONS = frozenset({"ap-beijing", "ap-guangzhou", "ap-nanjing", "ap-singapore"})
+REGION_FORMAT = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
+HOST_FORMAT = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
+
+#: Seconds the connection may take, at most (the rest of ``TIMEOUT`` waits for the answer).
+CONNECT_TIMEOUT_MAX = 2.0
+
+
+class _RedactPhoneTraffic(logging.Filter):
+    """Drop the SDK's debug records of calls that carry a code or a phone number.
+
+    The SDK logs each request (``SendRequest: ...`` with its body: the code and
+    the number) and each answer (the number) at DEBUG.
+    """
+
+    MARKERS = (
+        "X-TC-Action: SendSms",
+        "X-TC-Action: PullSmsSendStatusByPhoneNumber",
+        "SendStatusSet",
+        "PullSmsSendStatusSet",
+        "PhoneNumber",
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record we cannot render cannot leak either
+            return True
+        return not any(marker in text for marker in self.MARKERS)
+
+
+def import_sdk() -> dict[str, ModuleType]:
+    """Import the SDK on first use so the app works without the optional dependency."""
+    try:
+        modules = {
+            "credential": importlib.import_module("tencentcloud.common.credential"),
+            "exception": importlib.import_module(
+                "tencentcloud.common.exception.tencent_cloud_sdk_exception"
+            ),
+            "client_profile": importlib.import_module("tencentcloud.common.profile.client_profile"),
+            "http_profile": importlib.import_module("tencentcloud.common.profile.http_profile"),
+            "sms_client": importlib.import_module("tencentcloud.sms.v20210111.sms_client"),
+            "models": importlib.import_module("tencentcloud.sms.v20210111.models"),
+        }
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"The Tencent Cloud SMS backend needs the Tencent Cloud SDK; "
+            f'install it with: pip install "{PIP_EXTRA}"'
+        ) from exc
+    sdk_logger = logging.getLogger(SDK_LOGGER_NAME)
+    if not any(isinstance(f, _RedactPhoneTraffic) for f in sdk_logger.filters):
+        sdk_logger.addFilter(_RedactPhoneTraffic())
+    return modules
+
+
+# --- endpoint, region, timeouts ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str
+    host: str
+
+
+def resolve_endpoint(endpoint: Any, region: Any) -> Endpoint:
+    """``ENDPOINT`` -> scheme and host; raise ``ImproperlyConfigured`` for a bad value.
+
+    ``None`` or ``"mainland"``: ``sms.tencentcloudapi.com``; ``"international"``:
+    ``sms.intl.tencentcloudapi.com``; ``"regional"``: ``sms.<REGION>.tencentcloudapi.com``;
+    a host name (HTTPS); or a URL (``http://127.0.0.1:8080`` points the tests at a fake).
+    """
+    if endpoint is None or endpoint == "":
+        endpoint = "mainland"
+    if not isinstance(endpoint, str):
+        raise ImproperlyConfigured(f'TENCENT_SMS["ENDPOINT"] must be a string, not {endpoint!r}')
+    if endpoint in ENDPOINTS:
+        return Endpoint("https", ENDPOINTS[endpoint])
+    if endpoint == "regional":
+        if not isinstance(region, str) or not REGION_FORMAT.match(region):
+            raise ImproperlyConfigured(
+                'TENCENT_SMS["ENDPOINT"] is "regional" but REGION is not a region name'
+            )
+        return Endpoint("https", f"sms.{region}.tencentcloudapi.com")
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        scheme, rest = "https", endpoint
+    scheme = scheme.lower()
+    host = rest.rstrip("/")
+    if scheme not in ("http", "https"):
+        raise ImproperlyConfigured(f"TENCENT_SMS ENDPOINT has an unknown scheme: {endpoint!r}")
+    # A bare word is a misspelt name ("intl"), not a host: host names have a dot.
+    if not host or not HOST_FORMAT.match(host) or (not sep and "." not in host):
+        raise ImproperlyConfigured(
+            f'TENCENT_SMS["ENDPOINT"] = {endpoint!r} is neither "mainland", "international", '
+            '"regional", a host name nor an http(s) URL'
+        )
+    return Endpoint(scheme, host)
+
+
+def check_region(region: Any) -> str:
+    """``REGION`` as sent in ``X-TC-Region``; raise ``ImproperlyConfigured`` when unusable.
+
+    The SDK leaves the header out for an empty region, and SendSms requires it.
+    """
+    if not isinstance(region, str) or not REGION_FORMAT.match(region):
+        raise ImproperlyConfigured(
+            f'TENCENT_SMS["REGION"] = {region!r} is not a region name such as "ap-guangzhou"'
+        )
+    return region
+
+
+def timeouts(total: Any) -> tuple[float, float]:
+    """``TIMEOUT`` (seconds for one API call) -> ``(connect, read)`` for ``requests``."""
+    if isinstance(total, bool) or not isinstance(total, int | float) or total <= 0:
+        raise ImproperlyConfigured(
+            f'TENCENT_SMS["TIMEOUT"] must be a positive number of seconds, not {total!r}'
+        )
+    connect = min(CONNECT_TIMEOUT_MAX, total / 2)
+    return connect, total - connect
+
+
+# --- credentials ---------------------------------------------------------------------------
+
+CREDENTIAL_MODES = ("static", "default")
+
+
+def credential_mode(config: dict[str, Any]) -> str:
+    """``"static"``, ``"default"`` or a dotted path, from ``CREDENTIALS`` (``None``: decide).
+
+    ``None`` means static keys when ``SECRET_ID`` or ``SECRET_KEY`` is set,
+    else the SDK's default chain, as boto3 does for AWS.
+    """
+    mode = config.get("CREDENTIALS")
+    if mode is None:
+        return "static" if config.get("SECRET_ID") or config.get("SECRET_KEY") else "default"
+    return str(mode)
+
+
+def make_credential(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
+    """The credential object for the client; the SDK exception propagates when it fails.
+
+    ``"default"`` is ``DefaultCredentialProvider``: environment
+    (``TENCENTCLOUD_SECRET_ID``/``TENCENTCLOUD_SECRET_KEY``), the profile file
+    (``~/.tencentcloud/credentials``), a CVM instance role, then a TKE OIDC role.
+    A dotted path names a callable taking no argument and returning an SDK
+    credential (``STSAssumeRoleCredential``, ``OIDCRoleArnCredential``...).
+    Role credentials refresh themselves before they expire.
+    """
+    mode = credential_mode(config)
+    module = sdk["credential"]
+    if mode == "static":
+        return module.Credential(config.get("SECRET_ID"), config.get("SECRET_KEY"))
+    if mode == "default":
+        try:
+            return module.DefaultCredentialProvider().get_credential()
+        except sdk["exception"].TencentCloudSDKException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the TKE step raises OSError when absent
+            raise sdk["exception"].TencentCloudSDKException(
+                "ClientSideError", f"no credentials found by the SDK's default chain ({exc})"
+            ) from None
+    factory = import_string(mode)
+    return factory()
+
+
+# --- one client per process ---------------------------------------------------------------
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_lock = threading.Lock()
+
+
+def client_key(config: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two clients different, and this process's id."""
+    return (
+        os.getpid(),
+        config.get("CREDENTIALS"),
+        config.get("SECRET_ID"),
+        config.get("SECRET_KEY"),
+        config.get("REGION"),
+        config.get("ENDPOINT"),
+        config.get("TIMEOUT"),
+    )
+
+
+def get_client(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
+    """The ``SmsClient`` of this process for ``config``, built on first use.
+
+    Raises ``ImproperlyConfigured`` for a bad region, endpoint or timeout and
+    the SDK's exception when credentials cannot be had; neither is cached.
+    """
+    key = client_key(config)
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _lock:
+        client = _clients.get(key)
+        if client is not None:
+            return client
+        region = check_region(config.get("REGION"))
+        endpoint = resolve_endpoint(config.get("ENDPOINT"), region)
+        http_profile = sdk["http_profile"].HttpProfile(
+            protocol=endpoint.scheme,
+            endpoint=endpoint.host,
+            reqMethod="POST",
+            reqTimeout=timeouts(config.get("TIMEOUT")),
+            keepAlive=True,
+        )
+        # en-US so the error messages that end up in the token log are English.
+        profile = sdk["client_profile"].ClientProfile(httpProfile=http_profile, language="en-US")
+        credential = make_credential(config, sdk)
+        client = sdk["sms_client"].SmsClient(credential, region, profile)
+        pid = key[0]
+        for stale in [k for k in _clients if k[0] != pid]:  # inherited from the parent
+            del _clients[stale]
+        _clients[key] = client
+        return client
+
+
+def forget_clients(**kwargs: Any) -> None:
+    """Drop every cached client (settings changed; tests that change the environment)."""
+    with _lock:
+        _clients.clear()
+
+
+setting_changed.connect(forget_clients)
