@@ -23,7 +23,6 @@ import base64
 import binascii
 import datetime as dt
 import functools
-import ipaddress
 import logging
 import math
 import time
@@ -37,13 +36,13 @@ from django.core.cache import caches
 from django.db import connections, router
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django_ratelimit.core import get_usage
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from . import crypto, ratelimits
+from .clientip import client_ip
 from .conf import otp_settings
 from .exceptions import RateLimitExceeded
 from .models import OTPClient
@@ -144,43 +143,6 @@ def authenticate_client(client_id: str, client_secret: str) -> OTPClient | None:
 # --- the failure throttle ---------------------------------------------------------------------
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    """The caller's address as django-ratelimit's ``"ip"`` key takes it, or ``None``.
-
-    The same documented settings decide it (``RATELIMIT_IP_META_KEY`` behind a
-    proxy, ``RATELIMIT_IPV4_MASK``, ``RATELIMIT_IPV6_MASK``: a /64 is one
-    caller by default), so a site configures it once for every limit; the
-    code is ours because django-ratelimit's is private. One difference: an
-    IPv4-mapped IPv6 address counts as the IPv4 address it holds. ``None``
-    when there is no usable address (a Unix-socket proxy and no META key):
-    django-ratelimit raises then, but an authentication throttle must not turn
-    that into a 500 on every request, so it is logged and this limit skipped.
-    """
-    meta_key = getattr(settings, "RATELIMIT_IP_META_KEY", None)
-    if not meta_key:
-        raw = request.META.get("REMOTE_ADDR")
-    elif callable(meta_key):
-        raw = meta_key(request)
-    elif "." in meta_key:
-        raw = import_string(meta_key)(request)
-    else:
-        raw = request.META.get(meta_key)
-    try:
-        address = ipaddress.ip_address(str(raw or "").strip())
-    except ValueError:
-        logger.error("no client IP address for the authentication throttle: %r", raw)
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # ``::ffff:203.0.113.7`` from a dual-stack socket is an IPv4 caller; masked
-        # as IPv6 (/64) every such caller would share ``::`` and block the others.
-        address = address.ipv4_mapped
-    if address.version == 6:
-        mask = getattr(settings, "RATELIMIT_IPV6_MASK", 64)
-    else:
-        mask = getattr(settings, "RATELIMIT_IPV4_MASK", 32)
-    return str(ipaddress.ip_network(f"{address}/{mask}", strict=False).network_address)
-
-
 def _constant(value: str) -> Callable[[str, HttpRequest], str]:
     """A django-ratelimit ``key`` callable that always gives ``value``."""
     return lambda _group, _request: value
@@ -222,9 +184,8 @@ class FailureThrottle:
             return
         ip_rates: Sequence[str] = otp_settings.AUTH_FAILURE_IP_RATE_LIMITS or ()
         client_rates: Sequence[str] = otp_settings.AUTH_FAILURE_CLIENT_RATE_LIMITS or ()
-        ip = client_ip(request) if ip_rates else None
-        if ip is not None:
-            self._add(FAILURE_GROUP_IP, f"ip:{ip}", ip_rates)
+        if ip_rates:
+            self._add(FAILURE_GROUP_IP, f"ip:{client_ip(request)}", ip_rates)
         if client_id is not None and client_rates:
             self._add(FAILURE_GROUP_CLIENT, f"client:{client_id}", client_rates)
 

@@ -44,6 +44,12 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_DOMAIN_DENYLIST": [],
     # Ask DNS whether the domain can receive mail (slow; off by default).
     "EMAIL_CHECK_DELIVERABILITY": False,
+    # Accept non-ASCII characters before the @ (RFC 6531, SMTPUTF8). Off by
+    # default: Django's SMTP backend cannot deliver to such an address (it
+    # RFC 2047-encodes the local part, which names another mailbox). Turn it on
+    # only with an email backend that speaks SMTPUTF8. IDN domains are always
+    # accepted, and a code always goes to their IDNA2008 (punycode) form.
+    "EMAIL_ALLOW_SMTPUTF8": False,
     # --- is-used checks (signup / update_userinfo / reset_password) -----------
     # Field on the user model holding the email; None means the model's
     # EMAIL_FIELD (``email`` for django.contrib.auth.models.User).
@@ -153,6 +159,11 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY": None,
     "SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend",
     "SMS_FILE_PATH": None,  # for the filebased SMS backend
+    # Host name of the site's pages ("example.com"): the SMS text then ends with
+    # the WebOTP line "@example.com #123456", so Chrome on Android hands the code
+    # to those pages (navigator.credentials.get) and phones offer it to autofill.
+    # None: no such line.
+    "SMS_WEBOTP_DOMAIN": None,
     "EMAIL_BACKEND": "django_ciam_otp.backends.email.django.EmailBackend",
     "EMAIL_FROM": None,  # None means settings.DEFAULT_FROM_EMAIL
     # Celery publishing: how long to keep trying the broker before answering

@@ -15,6 +15,8 @@ delivery (W014) and errors when ``"celery"`` has no app or broker (E011).
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from .conf import otp_settings
@@ -86,15 +88,46 @@ def publish(token: OTPToken, envelope: str) -> None:
         raise TemporarilyUnavailable() from exc
 
 
-def deliver_inline(token: OTPToken, envelope: str) -> None:
-    """Deliver now, in this process (``DELIVERY = "inline"``); never raises.
+#: This process's delivery thread for ``DELIVERY = "inline"`` (made on first use).
+_inline: ThreadPoolExecutor | None = None
+_inline_lock = threading.Lock()
+_inline_pending: list[Future[None]] = []
 
-    The answer is already decided (the token is committed): a failure here is
-    recorded on the token and logged like a worker's, not turned into a 500.
+
+def deliver_inline(token: OTPToken, envelope: str) -> None:
+    """Deliver in this process, after the answer (``DELIVERY = "inline"``); never raises.
+
+    On a thread of this process, not in the request: a request that waited
+    for the provider would answer a real ``reset_password`` 100 ms later than
+    one for an address without an account (which sends nothing), and the
+    difference would say who has an account. A failure is recorded on the
+    token and logged like a worker's. Pending deliveries finish before the
+    process exits; :func:`wait_for_inline_deliveries` waits for them.
     """
+    global _inline
+    with _inline_lock:
+        if _inline is None:
+            _inline = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ciam-otp-delivery")
+        future = _inline.submit(_deliver_in_thread, token.pk, envelope)
+        _inline_pending[:] = [f for f in _inline_pending if not f.done()] + [future]
+
+
+def wait_for_inline_deliveries(timeout: float | None = 30) -> None:
+    """Block until every inline delivery queued so far has finished (tests, scripts)."""
+    with _inline_lock:
+        pending = list(_inline_pending)
+    wait(pending, timeout=timeout)
+
+
+def _deliver_in_thread(token_id: int, envelope: str) -> None:
+    from django.db import close_old_connections, connections
+
     from .delivery import deliver_now
 
+    close_old_connections()
     try:
-        deliver_now(token.pk, envelope)
-    except Exception:  # noqa: BLE001 - see the docstring
-        logger.exception("OTP delivery (inline) failed unexpectedly: token %s", token.pk)
+        deliver_now(token_id, envelope)
+    except Exception:  # noqa: BLE001 - see deliver_inline
+        logger.exception("OTP delivery (inline) failed unexpectedly: token %s", token_id)
+    finally:
+        connections.close_all()  # this thread's own connections

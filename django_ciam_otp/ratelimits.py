@@ -58,7 +58,6 @@ from django.core.signals import setting_changed
 from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import (
-    _SIMPLE_KEYS,
     EXPIRATION_FUDGE,
     _get_window,
     _make_cache_key,
@@ -66,6 +65,7 @@ from django_ratelimit.core import (
     get_usage,
 )
 
+from .clientip import client_ip
 from .conf import otp_settings
 from .exceptions import (
     EmailRateLimitExceeded,
@@ -77,6 +77,9 @@ from .exceptions import (
 
 logger = logging.getLogger(__name__)
 
+
+#: A recipient's counters are cleared by a verified code at most once in this many seconds.
+CLEAR_ONCE_PER = 86400
 
 #: After the cache failed, this process treats it as down for this many seconds.
 BREAKER_SECONDS = 2.0
@@ -448,7 +451,7 @@ def _groups(
         )
     ]
     if request is not None and otp_settings.IP_RATE_LIMITS and enabled:
-        ip = _SIMPLE_KEYS["ip"](request)
+        ip = client_ip(request)
         ip_rates = rates("ciam_otp.ip", ip, otp_settings.IP_RATE_LIMITS)
         groups.append(_Group("ciam_otp.ip", ip, ip_rates, 1, too_many))
     configured = (
@@ -519,7 +522,10 @@ def clear_recipient(
 
     The person is who the limits protect: once they proved the address, the
     sends others (another client, a stranger on the site's pages) spent on it
-    must not keep them from their next code. Best effort.
+    must not keep them from their next code. Once a day per recipient and
+    usage: whoever receives the codes can verify them, and clearing on every
+    verification would let them have codes sent without limit (SMS pumping
+    with numbers that do verify). Best effort.
     """
     configured = (
         otp_settings.SMS_RATE_LIMITS if channel == "sms" else otp_settings.EMAIL_RATE_LIMITS
@@ -533,7 +539,10 @@ def clear_recipient(
         owned = f"{client_pk}:{value}"
         keys += [r.key for r in _rates(f"ciam_otp.{channel}.client", owned, shared)]
     try:
-        _cache().delete_many(keys)
+        cache = _cache()
+        if not cache.add(f"ciam_otp:cleared:{channel}:{value}", 1, CLEAR_ONCE_PER):
+            return  # cleared once today already
+        cache.delete_many(keys)
     except Exception as exc:  # noqa: BLE001 - the counters expire anyway
         trip_breaker()
         logger.warning("could not clear a recipient's counters (%s)", type(exc).__name__)
@@ -747,7 +756,7 @@ def check_client_and_ip(request: HttpRequest | None, client_pk: int, charge: Cha
     req = request if request is not None else HttpRequest()
     wait = _guarded(req, "ciam_otp.client", str(client_pk), otp_settings.CLIENT_RATE_LIMITS, charge)
     if wait is None and request is not None and otp_settings.IP_RATE_LIMITS:
-        ip = _SIMPLE_KEYS["ip"](request)
+        ip = client_ip(request)
         wait = _guarded(request, "ciam_otp.ip", ip, otp_settings.IP_RATE_LIMITS, charge)
     if wait is not None:
         charge.refund()

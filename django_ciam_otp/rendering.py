@@ -10,14 +10,21 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from .backends.base import OTPMessage
+from .conf import otp_settings
 
 
 def render_sms_text(message: OTPMessage) -> str:
-    """One line of SMS text: the code, what it is for, how long it is valid."""
+    """The SMS text: the code, what it is for, how long it is valid.
+
+    With ``SMS_WEBOTP_DOMAIN`` set, a last line ``@<domain> #<code>`` follows
+    (the WebOTP format, https://wicg.github.io/sms-one-time-codes/): templates
+    get the domain as ``webotp_domain``.
+    """
+    context = {**message.template_context(), "webotp_domain": otp_settings.SMS_WEBOTP_DOMAIN}
     with translation.override(message.language or None):
         return render_to_string(
             [f"django_ciam_otp/sms/{message.usage}.txt", "django_ciam_otp/sms/message.txt"],
-            message.template_context(),
+            context,
         ).strip()
 
 

@@ -32,6 +32,7 @@ from .exceptions import (
     InvalidOTP,
     InvalidOTPToken,
     InvalidRequest,
+    OTPError,
     OTPExpired,
     PhoneNumberIsUsed,
     TemporarilyUnavailable,
@@ -52,7 +53,7 @@ from .models import (
     period_start_for,
 )
 from .sql import update_returning_supported as _update_returning_supported
-from .validators import Recipient, normalize_email, normalize_phone_number
+from .validators import Recipient, deliverable_email, normalize_email, normalize_phone_number
 
 logger = logging.getLogger(__name__)
 
@@ -579,7 +580,13 @@ def _delivery_address(recipient: Recipient, user: Any | None) -> str:
     """
     if user is None or recipient.channel != Channel.EMAIL:
         return recipient.address
-    return identity.stored_address(user, recipient.channel) or recipient.address
+    stored = identity.stored_address(user, recipient.channel)
+    if stored is None:
+        return recipient.address
+    try:
+        return deliverable_email(stored)  # its IDNA2008 ASCII domain (validators.py)
+    except OTPError:
+        return recipient.address  # cannot happen: it matched the canonical form
 
 
 def _test_code(recipient: Recipient, users: list[Any], usage: str) -> str | None:

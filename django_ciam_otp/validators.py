@@ -96,10 +96,7 @@ def normalize_email(value: str) -> Recipient:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_EMAIL_LENGTH:
         raise MalformedEmail()
     check_dns = bool(otp_settings.EMAIL_CHECK_DELIVERABILITY)
-    try:
-        info = email_validator.validate_email(value.strip(), check_deliverability=False)
-    except email_validator.EmailNotValidError as exc:
-        raise MalformedEmail() from exc
+    info = _parse_email(value)
     domain = (info.ascii_domain or info.domain).lower()
     if _domain_denied(domain):
         raise InvalidEmail("This email domain is not accepted.")
@@ -109,7 +106,37 @@ def normalize_email(value: str) -> Recipient:
         except email_validator.EmailNotValidError as exc:
             raise InvalidEmail("This email domain cannot receive mail.") from exc
     key = f"{fold_local_part(info.local_part)}@{domain}"
-    return Recipient(channel="email", key=key, address=info.normalized)
+    return Recipient(channel="email", key=key, address=f"{info.local_part}@{domain}")
+
+
+def deliverable_email(address: str) -> str:
+    """``address`` as a code must be sent to it: its own local part at its IDNA2008 ASCII domain.
+
+    Never the Unicode domain: Django's SMTP backend would encode it with
+    Python's IDNA 2003 codec, which maps ``ß`` to ``ss`` and drops joiners, so
+    ``bob@straße.de`` would be mailed at ``strasse.de`` — another domain,
+    registrable by anyone — while the canonical form (IDNA 2008) says
+    ``xn--strae-oqa.de``.
+    """
+    info = _parse_email(address)
+    return f"{info.local_part}@{(info.ascii_domain or info.domain).lower()}"
+
+
+def _parse_email(value: str) -> email_validator.ValidatedEmail:
+    local = value.strip().rpartition("@")[0]
+    if not otp_settings.EMAIL_ALLOW_SMTPUTF8 and local and not local.isascii():
+        raise MalformedEmail(
+            "Only ASCII characters are accepted before the @ "
+            "(CIAM_OTP['EMAIL_ALLOW_SMTPUTF8'] is off)."
+        )
+    try:
+        return email_validator.validate_email(
+            value.strip(),
+            check_deliverability=False,
+            allow_smtputf8=bool(otp_settings.EMAIL_ALLOW_SMTPUTF8),
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise MalformedEmail() from exc
 
 
 def _domain_denied(domain: str) -> bool:

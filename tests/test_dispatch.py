@@ -50,6 +50,7 @@ def test_inline_delivery_without_celery_delivers_at_commit(
     monkeypatch.setattr(dispatch, "publish", no_publishing)
     caller = client_factory()
     result = send_otp(caller.client, usage="signup", phone_number="13612345678")
+    dispatch.wait_for_inline_deliveries()
     assert [m.phone_number for m in sms_outbox] == ["+8613612345678"]
     assert OTPToken.objects.get(pk=result.token.pk).delivery_status == DeliveryStatus.SENT
 
@@ -64,6 +65,7 @@ def test_inline_delivery_failure_is_recorded_not_raised(
         "DELIVERY_MAX_RETRIES": 1,
     }
     result = send_otp(client_factory().client, usage="signup", phone_number="13612345678")
+    dispatch.wait_for_inline_deliveries()
     token = OTPToken.objects.get(pk=result.token.pk)
     assert token.delivery_status == DeliveryStatus.FAILED
     assert "provider down" in caplog.text
@@ -140,3 +142,39 @@ def test_a_backends_first_failure_is_logged_once_with_where_it_sends(
     assert "django.core.mail.backends.smtp.EmailBackend" in line
     assert "(127.0.0.1:9)" in line
     assert "ConnectionRefusedError" in line or "refused" in line.lower()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inline_delivery_leaves_the_request_before_the_provider_answers(
+    no_celery_app, client_factory, settings
+):
+    """A slow provider must not make a real reset answer later than one for nobody (timing)."""
+    import threading
+    import time
+
+    from django.contrib.auth import get_user_model
+
+    release = threading.Event()
+    SlowBackend.release = release
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "EMAIL_BACKEND": "tests.test_dispatch.SlowBackend"}
+    get_user_model().objects.create(username="known", email="known@example.com")
+    caller = client_factory().client
+    started = time.monotonic()
+    send_otp(caller, usage="reset_password", email="known@example.com")
+    assert time.monotonic() - started < 1.0  # the provider is still "sending"
+    release.set()
+    dispatch.wait_for_inline_deliveries()
+    assert SlowBackend.sent == ["known@example.com"]
+
+
+class SlowBackend:
+    release: Any = None
+    sent: list[str] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        pass
+
+    def send(self, message: Any) -> str:
+        SlowBackend.release.wait(5)
+        SlowBackend.sent.append(message.recipient)
+        return "slow-1"

@@ -417,3 +417,24 @@ def test_a_task_published_before_its_token_committed_looks_again(db):
     assert last is None  # the caller's transaction rolled back: nothing to send
     plain = crypto.seal({"h": "0" * 16, "c": "123456", "r": KNOWN_PHONE})
     assert delivery.deliver(987654, plain) is None
+
+
+def test_verifying_clears_the_limits_once_a_day_not_every_time(
+    api_client, mailoutbox, django_capture_on_commit_callbacks, settings
+):
+    """Whoever receives the codes can verify them: clearing must not lift the limits for good."""
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "EMAIL_RATE_LIMITS": ["2/d"]}
+    caller = api_client.client
+
+    def send_and_verify() -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            sent = send_otp(caller, usage="signup", email="pump@example.com")
+        verify_otp(
+            caller, sent.otp_token, last_code(mailoutbox), email="pump@example.com", usage="signup"
+        )
+
+    send_and_verify()
+    send_and_verify()  # the first verification cleared the counter: allowed again
+    send_and_verify()
+    with pytest.raises(Exception, match="rate limit"):  # the second cleared nothing
+        send_otp(caller, usage="signup", email="pump@example.com")

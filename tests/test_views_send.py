@@ -64,8 +64,9 @@ def test_email_every_usage(api, api_client, email_source, mailoutbox, usage):
     assert response.status_code == 200, response.content
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
-    # A reset code goes to the address stored on the account, as it is spelled there.
-    assert message.to == ["mock_username@EXAMPLE.com" if usage == "reset_password" else EMAIL]
+    # A reset code goes to the address stored on the account: its local part as spelled
+    # there, its domain in IDNA ASCII form.
+    assert message.to == ["mock_username@example.com" if usage == "reset_password" else EMAIL]
     code_hash = OTPToken.objects.get().code_hash
     assert code_hash not in message.body
 
@@ -276,12 +277,29 @@ def test_malformed_emails(api, api_client, email):
 
 
 @pytest.mark.parametrize(
-    "email", ["用户@例子.广告", "user@bücher.example", "user+tag@sub.example.com"]
+    ("email", "delivered_to"),
+    [
+        ("user@bücher.example", "user@xn--bcher-kva.example"),
+        ("bob@straße.de", "bob@xn--strae-oqa.de"),  # IDNA 2008: never strasse.de
+        ("user+tag@sub.example.com", "user+tag@sub.example.com"),
+    ],
 )
-def test_internationalised_emails_accepted(api, api_client, email, mailoutbox):
+def test_idn_domains_are_accepted_and_mailed_at_their_punycode(
+    api, api_client, email, delivered_to, mailoutbox
+):
     response = api.send({"usage": "signup", "email": email}, auth=api_client)
     assert response.status_code == 200, response.content
-    assert len(mailoutbox) == 1
+    assert [m.to for m in mailoutbox] == [[delivered_to]]
+
+
+def test_non_ascii_before_the_at_needs_smtputf8(api, api_client, settings, mailoutbox):
+    refused = api.send({"usage": "signup", "email": "用户@例子.广告"}, auth=api_client)
+    assert error_of(refused) == "malformed_email"
+    assert "EMAIL_ALLOW_SMTPUTF8" in refused.json()["error_description"]
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "EMAIL_ALLOW_SMTPUTF8": True}
+    accepted = api.send({"usage": "signup", "email": "用户@例子.广告"}, auth=api_client)
+    assert accepted.status_code == 200
+    assert [m.to for m in mailoutbox] == [["用户@xn--fsqu00a.xn--4rr70v"]]
 
 
 def test_denied_domain_is_invalid_email(api, api_client, settings):

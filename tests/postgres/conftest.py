@@ -112,3 +112,9 @@ def django_db_modify_db_settings(postgres_server: PostgresServer) -> None:
             "PORT": str(postgres_server.port),
         }
     )
+
+
+@pytest.fixture(autouse=True)
+def _non_ascii_local_parts_accepted(settings: Any) -> None:
+    """The look-alike family lives before the @ too: accept it (off by default, SMTPUTF8)."""
+    settings.CIAM_OTP = {**getattr(settings, "CIAM_OTP", {}), "EMAIL_ALLOW_SMTPUTF8": True}
