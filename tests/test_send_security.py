@@ -232,7 +232,7 @@ def test_the_signup_page_is_throttled_too(client, settings):
     call_command("load_demo_data", verbosity=0)
     get_user_model().objects.create(username="taken", email="taken@example.com")
     pages = [
-        client.post("/signup/", {"recipient": "taken@example.com"}).content.decode()
+        client.post("/signup/", {"recipient": "taken@example.com"}, follow=True).content.decode()
         for _ in range(4)
     ]
     assert all("already" in page for page in pages[:3])

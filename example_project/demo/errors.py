@@ -7,6 +7,8 @@ English); each public ``error`` code maps to one translated sentence here.
 from __future__ import annotations
 
 from django.utils.functional import Promise
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -53,21 +55,71 @@ def wait_text(seconds: int) -> str:
     return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
 
 
+def _wait_template(code: str) -> str:
+    if code == "sms_rate_limit_exceeded":
+        return gettext("Please wait %(wait)s before asking for another code for this number.")
+    if code == "email_rate_limit_exceeded":
+        return gettext("Please wait %(wait)s before asking for another code for this address.")
+    return gettext("Too many requests. Please try again in %(wait)s.")
+
+
+def live_wait(seconds: int) -> SafeString:
+    """``wait_text(seconds)`` in a span that demo.js counts down (``{% countdown_units %}``)."""
+    return format_html(
+        '<span class="countdown" data-countdown="{}">{}</span>', seconds, wait_text(seconds)
+    )
+
+
+def wait_sentence(code: str, seconds: int) -> SafeString:
+    """A rate limit's sentence whose wait counts down in the page (no frozen number)."""
+    return mark_safe(escape(_wait_template(code)) % {"wait": live_wait(seconds)})  # noqa: S308
+
+
+def validity_text(seconds: int) -> str:
+    """``1 minute``, ``90 seconds``, ``5 minutes``: how long a code is valid."""
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = seconds // 60
+        return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+    return wait_text(seconds)
+
+
+def code_help(length: int, validity: int) -> str:
+    """What the code box expects, from the auth source: "6-digit code, valid for 1 minute."."""
+    valid = validity_text(validity)
+    if not length:
+        return gettext("The code in the message, valid for %(valid)s.") % {"valid": valid}
+    return gettext("%(length)d-digit code, valid for %(valid)s.") % {
+        "length": length,
+        "valid": valid,
+    }
+
+
+#: Why a code can no longer be entered (flows.PendingCode.dead), said to the person.
+DEAD_CODES = {"invalid_otp", "too_many_attempts", "otp_expired", "invalid_otp_token"}
+
+
+def dead_code(error: OTPError) -> str | None:
+    """The error code when ``error`` means the code cannot be entered again, else ``None``."""
+    if isinstance(error, DeliveryFailed):
+        return "delivery_failed"
+    if isinstance(error, InvalidOTP):
+        left = error.extra.get("attempts_remaining")
+        return "invalid_otp" if isinstance(left, int) and left <= 0 else None
+    return error.code if error.code in DEAD_CODES else None
+
+
+def dead_sentence(code: str) -> str:
+    if code == "delivery_failed":
+        return gettext("We could not deliver this code. Please ask for a new one.")
+    if code == "invalid_otp":
+        return gettext("That code is not right. Please ask for a new code.")
+    return str(MESSAGES.get(code, GENERIC))
+
+
 def describe(error: OTPError) -> str:
     """One sentence for ``error``, in the active language."""
     if isinstance(error, RateLimited):
-        wait = {"wait": wait_text(error.retry_after)}
-        if error.code == "sms_rate_limit_exceeded":
-            return (
-                gettext("Please wait %(wait)s before asking for another code for this number.")
-                % wait
-            )
-        if error.code == "email_rate_limit_exceeded":
-            return (
-                gettext("Please wait %(wait)s before asking for another code for this address.")
-                % wait
-            )
-        return gettext("Too many requests. Please try again in %(wait)s.") % wait
+        return _wait_template(error.code) % {"wait": wait_text(error.retry_after)}
     if isinstance(error, InvalidOTP):
         left = error.extra.get("attempts_remaining")
         if isinstance(left, int) and left > 0:

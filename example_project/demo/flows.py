@@ -5,7 +5,9 @@ server-side session, with the recipient it was sent to, so a page can only
 verify the code it sent. Each flow (sign-up, code login, reset, change email,
 change phone) has its own slot, so starting one does not disturb another.
 Every rule (limits, expiry, attempts, is-used, no enumeration) stays in
-:func:`django_ciam_otp.send_otp` and :func:`django_ciam_otp.verify_otp`.
+:func:`django_ciam_otp.send_otp` and :func:`django_ciam_otp.verify_otp`;
+this module only remembers what the person was told (the code's length and
+validity, when a new code may be asked for, that a code is used up).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import get_language
 
 from django_ciam_otp import send_otp
 from django_ciam_otp.backends.auth import site_client
 from django_ciam_otp.exceptions import InvalidClient, RateLimited
+from django_ciam_otp.identity import canonical
 from django_ciam_otp.models import Channel, OTPClient
 
 SESSION_KEY = "demo_otp"
@@ -41,6 +45,20 @@ class PendingCode:
     auth_source_id: str | None = None
     user_id: int | None = None
     next_url: str = ""
+    #: The recipient's canonical form (django_ciam_otp.identity): "the same recipient".
+    key: str = ""
+    #: Digits of the code (0: any length, for a test recipient's fixed code).
+    code_length: int = 6
+    #: Seconds the code is valid, as the auth source (or the default) says.
+    code_validity: int = 60
+    #: When the otp_token stops being usable (epoch seconds).
+    expires_at: float = 0.0
+    #: The error code that used the code up ("" while it can still be entered).
+    dead: str = ""
+    #: A keyed hash of the last wrong code and what the person was told about it:
+    #: the same wrong code again (a double submit) costs no second attempt.
+    tried: str = ""
+    tried_message: str = ""
 
     def recipient_kwargs(self) -> dict[str, str]:
         return {"phone_number" if self.channel == Channel.SMS else "email": self.recipient}
@@ -49,6 +67,24 @@ class PendingCode:
         """Seconds until a new code may be asked for (the service's ``retry_after``)."""
         return max(0, math.ceil(self.resend_at - time.time()))
 
+    def is_for(self, channel: str, key: str | None, user_id: int | None) -> bool:
+        """Whether this code went to ``key`` (canonical form) for the same person."""
+        return (
+            key is not None
+            and self.channel == channel
+            and constant_time_compare(self.key, key)
+            and self.user_id == user_id
+        )
+
+    def alive(self) -> bool:
+        """The otp_token can still be verified (its code may still be wrong or expired)."""
+        return time.time() < self.expires_at
+
+    @property
+    def ref(self) -> str:
+        """Names this code in a form without revealing its otp_token (see ``VerifyCodeView``)."""
+        return code_proof(f"token:{self.otp_token}")[:16]
+
 
 def client() -> OTPClient:
     """The site's own OTP client (``CIAM_OTP["SITE_CLIENT_ID"]``), or ``InvalidClient``."""
@@ -56,6 +92,17 @@ def client() -> OTPClient:
     if found is None:
         raise InvalidClient("CIAM_OTP['SITE_CLIENT_ID'] names no enabled client.")
     return found
+
+
+def start(request: HttpRequest) -> None:
+    """Give a first-time visitor a session now, before the first submit.
+
+    Two submits of one form (a double click) then carry the same session
+    cookie, so the second can see what the first did (:mod:`.steps`).
+    """
+    if request.session.session_key is None:
+        _slots(request)
+        request.session.modified = True
 
 
 def _slots(request: HttpRequest) -> dict[str, Any]:
@@ -88,16 +135,23 @@ def send_code(
         language=get_language(),
         **{key: recipient},
     )
+    token = result.token
+    now = time.time()
     pending = PendingCode(
         usage=usage,
         channel=channel,
         recipient=recipient,
         otp_token=result.otp_token,
-        masked=result.token.recipient_masked,
-        resend_at=time.time() + result.retry_after,
+        masked=token.recipient_masked,
+        resend_at=now + result.retry_after,
         auth_source_id=auth_source_id,
         user_id=user_id,
         next_url=next_url,
+        key=canonical(channel, recipient) or "",
+        # A test recipient's fixed code may have another length than the policy's.
+        code_length=0 if token.is_test else token.code_length,
+        code_validity=round((token.code_expires_at - token.created_at).total_seconds()),
+        expires_at=token.expires_at.timestamp(),
     )
     _store(request, flow, asdict(pending))
     return pending
@@ -117,9 +171,14 @@ def resend_code(request: HttpRequest, flow: str, pending: PendingCode) -> Pendin
             next_url=pending.next_url,
         )
     except RateLimited as exc:
-        pending.resend_at = time.time() + exc.retry_after
-        _store(request, flow, asdict(pending))
+        refused(request, flow, pending, exc)
         raise
+
+
+def refused(request: HttpRequest, flow: str, pending: PendingCode, exc: RateLimited) -> None:
+    """A new code was refused: the old one stays, and the wait the service gave is kept."""
+    pending.resend_at = time.time() + exc.retry_after
+    _store(request, flow, asdict(pending))
 
 
 def pending_code(request: HttpRequest, flow: str) -> PendingCode | None:
@@ -130,6 +189,29 @@ def pending_code(request: HttpRequest, flow: str) -> PendingCode | None:
         return PendingCode(**data)
     except TypeError:  # a session written by an older version of this page
         return None
+
+
+def code_proof(code: str) -> str:
+    """A keyed hash of a code, to recognise it again without keeping it."""
+    return salted_hmac("example_project.demo.flows.code", code, algorithm="sha256").hexdigest()
+
+
+def note_wrong_code(
+    request: HttpRequest, flow: str, pending: PendingCode, code: str, message: str
+) -> None:
+    pending.tried, pending.tried_message = code_proof(code), message
+    _store(request, flow, asdict(pending))
+
+
+def repeats_wrong_code(pending: PendingCode, code: str) -> bool:
+    return bool(pending.tried) and constant_time_compare(pending.tried, code_proof(code))
+
+
+def mark_dead(request: HttpRequest, flow: str, pending: PendingCode, error_code: str) -> None:
+    """The code can no longer be entered (attempts used up, expired): only a new one helps."""
+    pending.dead = error_code
+    pending.tried = pending.tried_message = ""
+    _store(request, flow, asdict(pending))
 
 
 def forget(request: HttpRequest, *flows: str) -> None:

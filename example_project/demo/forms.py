@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -10,6 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from django_ciam_otp.exceptions import OTPError
+from django_ciam_otp.identity import canonical
 from django_ciam_otp.models import Channel
 from django_ciam_otp.services import find_user
 from django_ciam_otp.validators import normalize_email, normalize_phone_number
@@ -38,13 +41,22 @@ class RecipientForm(forms.Form):
         self.channels = channels
         field = self.fields["recipient"]
         field.label = LABELS[channels]
+        attrs: dict[str, Any] = {"autofocus": True, "spellcheck": "false"}
+        # The input type is fixed when a widget is built: a "type" put into
+        # widget.attrs afterwards renders a second type attribute, which browsers ignore.
         if channels == (Channel.EMAIL,):
-            attrs = {"type": "email", "autocomplete": "email", "placeholder": "name@example.com"}
+            field.widget = forms.EmailInput(
+                attrs={**attrs, "autocomplete": "email", "placeholder": "name@example.com"}
+            )
         elif channels == (Channel.SMS,):
-            attrs = {"type": "tel", "autocomplete": "tel", "placeholder": "136 1234 5678"}
+            phone = {"type": "tel", "autocomplete": "tel", "placeholder": "136 1234 5678"}
+            field.widget = forms.TextInput(attrs={**attrs, **phone})
         else:
-            attrs = {"autocomplete": "username", "placeholder": "name@example.com / 136 1234 5678"}
-        field.widget.attrs.update(attrs, autofocus=True, spellcheck="false")
+            field.widget.attrs.update(
+                attrs,
+                autocomplete="username",
+                placeholder="name@example.com / 136 1234 5678",
+            )
 
     def clean_recipient(self) -> str:
         value: str = self.cleaned_data["recipient"]
@@ -56,21 +68,71 @@ class RecipientForm(forms.Form):
                 else _("Enter a mobile number.")
             )
         self.channel = channel
+        #: The canonical form (None when malformed: send_otp then says how).
+        self.key = canonical(channel, value)
         return value
 
 
+#: Dashes and spaces people (and SMS apps) put between digits; full-width ones are
+#: folded to these by NFKC first.
+_SEPARATORS = r"[\s\-\u2010-\u2015\u2212\u30fc.·]"
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def normalise_code(raw: str, length: int) -> str | None:
+    """The code in what was typed or pasted, or ``None`` when it holds none.
+
+    Full-width digits become ASCII (NFKC), spaces and dashes between digits go
+    (``335-025``, ``335 025``), and from a whole pasted message the one run of
+    ``length`` digits is taken (a message may repeat the code, as in a WebOTP
+    line). ``length`` 0 takes any one run of 4–10 digits.
+    """
+    text = unicodedata.normalize("NFKC", raw)
+    joined = re.sub(rf"(?<=[0-9]){_SEPARATORS}+(?=[0-9])", "", text).strip()
+    if _DIGITS.fullmatch(joined):
+        runs = {joined}
+    else:
+        runs = set(_DIGITS.findall(joined))
+        if not length:
+            runs = {run for run in runs if 4 <= len(run) <= 10}
+    runs = {run for run in runs if len(run) == length} if length else runs
+    return runs.pop() if len(runs) == 1 else None
+
+
 class CodeForm(forms.Form):
-    code = forms.CharField(label=_("Verification code"), max_length=12, strip=True)
-    code.widget.attrs.update(
-        inputmode="numeric",
-        autocomplete="one-time-code",
-        autofocus=True,
-        pattern=r"[0-9 ]*",
-        size=8,
-    )
+    """The code box: as long as the code, forgiving of spaces, dashes and full-width digits.
+
+    What holds no code of the right length never reaches ``verify_otp``, so it
+    costs none of the code's attempts.
+    """
+
+    code = forms.CharField(label=_("Verification code"), max_length=500, strip=True)
+
+    def __init__(self, *args: Any, length: int = 6, help_text: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.length = length
+        field = self.fields["code"]
+        field.help_text = help_text
+        field.widget.attrs.update(
+            inputmode="numeric",
+            autocomplete="one-time-code",
+            autofocus=True,
+            spellcheck="false",
+            size=length or 10,
+            style=f"--digits: {length or 10}",
+            **{"data-code-length": length},
+        )
 
     def clean_code(self) -> str:
-        return "".join(self.cleaned_data["code"].split())
+        code = normalise_code(self.cleaned_data["code"], self.length)
+        if code is None:
+            raise forms.ValidationError(
+                _("Enter the %(length)d digits of the code.") % {"length": self.length}
+                if self.length
+                else _("Enter the code from the message."),
+                code="malformed_code",
+            )
+        return code
 
 
 class PasswordLoginForm(forms.Form):
@@ -123,7 +185,9 @@ def _canonical(login: str) -> tuple[str, str | None]:
 
 
 def _account(channel: str, key: str | None, owner: Any, login: str) -> str:
-    """One name per account for the failure throttle, however the login was written."""
-    if owner is not None:
-        return f"user:{owner.pk}"  # its email address and its mobile number alike
+    """One name per login for the failure throttle, however it was written.
+
+    Never the account's own id: then failing with an email address would lock
+    out its mobile number too, telling a stranger both belong to one account.
+    """
     return f"{channel}:{key if key is not None else login.strip().casefold()}"

@@ -8,14 +8,18 @@ is over a rate, the form says "Too many failed log-ins. Try again in N
 minutes." and does not check the password at all. Successful log-ins are not
 counted.
 
-The account's counter is keyed on who the login names (the user's pk when it
-belongs to one, else its canonical form), hashed with ``SECRET_KEY``: every
-way of writing one account (``Alice@example.com``, its mobile number in any
-form) shares one counter, and the cache holds no login names. Trade-off:
-anyone can lock an account out of password log-in for the rest of a window
-by failing with it; logging in by code still works, so the default per
-account is low. Rates come from ``settings.DEMO_PASSWORD_LOGIN_RATE_LIMITS``
-(``{"IP": [...], "ACCOUNT": [...]}``; an empty list turns one off).
+The login's counter is keyed on the login as typed, in canonical form (every
+way of writing one address shares it), hashed with ``SECRET_KEY`` so the
+cache holds no login names. Not on the account the login belongs to: then
+failing with an email address and trying a mobile number would say whether
+both name one account. Trade-off: anyone can lock a login out of password
+log-in for the rest of a window by failing with it; logging in by code still
+works, so the default per login is low. Rates come from
+``settings.DEMO_PASSWORD_LOGIN_RATE_LIMITS`` (``{"IP": [...], "ACCOUNT":
+[...]}``; an empty list turns one off). The caller's address comes from
+:func:`django_ciam_otp.clientip.client_ip` (never missing); each limit fails
+open on its own when the cache does not answer, so one broken limit never
+switches the others off.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage
+
+from django_ciam_otp.clientip import client_ip
 
 DEFAULT_RATE_LIMITS: dict[str, list[str]] = {
     "IP": ["10/m", "100/h"],
@@ -45,23 +51,23 @@ def _rates(kind: str) -> Sequence[str]:
     return configured.get(kind, DEFAULT_RATE_LIMITS[kind])
 
 
-def _account_key(account: str) -> Callable[[str, HttpRequest], str]:
-    digest = salted_hmac("example_project.demo.throttle", account).hexdigest()
+def _hashed_key(value: str) -> Callable[[str, HttpRequest], str]:
+    digest = salted_hmac("example_project.demo.throttle", value, algorithm="sha256").hexdigest()
     return lambda _group, _request: digest
 
 
 class LoginThrottle:
     """The failure counters of one log-in attempt: the caller's IP address and the account.
 
-    ``account`` is any string that names the account the same way however it
-    was typed (see the module docstring).
+    ``account`` is the login in canonical form (see the module docstring).
     """
 
     def __init__(self, request: HttpRequest, account: str) -> None:
         self.request = request
-        self.limits: list[tuple[str, str | Callable[[str, HttpRequest], str], str]] = [
-            *((GROUP_IP, "ip", rate) for rate in _rates("IP")),
-            *((GROUP_ACCOUNT, _account_key(account), rate) for rate in _rates("ACCOUNT")),
+        ip = _hashed_key(client_ip(request))
+        self.limits: list[tuple[str, Callable[[str, HttpRequest], str], str]] = [
+            *((GROUP_IP, ip, rate) for rate in _rates("IP")),
+            *((GROUP_ACCOUNT, _hashed_key(account), rate) for rate in _rates("ACCOUNT")),
         ]
 
     def wait(self) -> int:
@@ -71,26 +77,26 @@ class LoginThrottle:
         page stays usable, and the password hash is slow anyway.
         """
         wait = 0
-        try:
-            for group, key, rate in self.limits:
+        for group, key, rate in self.limits:
+            try:
                 usage = get_usage(self.request, group=group, key=key, rate=rate)
-                if usage is None or usage["time_left"] < 0:  # off, or the cache refused
-                    continue
-                if usage["count"] >= usage["limit"]:
-                    # django-ratelimit's window still holds during its last second.
-                    wait = max(wait, int(usage["time_left"]) + 1)
-        except Exception:  # noqa: BLE001 - cache clients raise many types for "down"
-            logger.warning("password log-in throttle skipped: cache unavailable", exc_info=True)
-            return 0
+            except Exception:  # noqa: BLE001 - cache clients raise many types for "down"
+                logger.warning("password log-in limit %s skipped: cache unavailable", group)
+                continue
+            if usage is None or usage["time_left"] < 0:  # off, or the cache refused
+                continue
+            if usage["count"] >= usage["limit"]:
+                # django-ratelimit's window still holds during its last second.
+                wait = max(wait, int(usage["time_left"]) + 1)
         return wait
 
     def failed(self) -> None:
         """Count one failed attempt against every limit."""
-        try:
-            for group, key, rate in self.limits:
+        for group, key, rate in self.limits:
+            try:
                 get_usage(self.request, group=group, key=key, rate=rate, increment=True)
-        except Exception:  # noqa: BLE001 - see wait()
-            logger.warning("failed password log-in not counted: cache unavailable", exc_info=True)
+            except Exception:  # noqa: BLE001 - see wait()
+                logger.warning("failed password log-in not counted in %s (cache)", group)
 
 
 def too_many_text(wait: int) -> str:

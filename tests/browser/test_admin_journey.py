@@ -25,7 +25,7 @@ from django_ciam_otp.models import AuthSource, OTPClient, OTPToken, Quota
 from tests.conftest import basic_auth
 
 from .conftest import wait_for_message
-from .test_journey import Page
+from .pages import Page
 
 pytestmark = pytest.mark.browser
 

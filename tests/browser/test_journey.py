@@ -1,13 +1,17 @@
 """An end user's whole journey through the example project, in a real headless Chromium.
 
-Sign up by email code, add a mobile number, log out, log in by SMS code,
-reset the password by email code, log in with the new password. Codes are
-read from the locmem outboxes; each step leaves a screenshot under
+On a desktop, in English: sign up by email code (after a mistyped address),
+add a mobile number, log out (Back shows nothing of the account), log in by
+SMS code after a wrong one (Back shows no code), reset the password by email
+code, log in with the new password. Codes are read from the locmem outboxes;
+axe-core audits every page state and each leaves a screenshot under
 ``test-artifacts/screenshots/``.
 """
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +21,8 @@ from django.core import mail
 from django_ciam_otp.backends.sms import locmem
 from example_project.demo.models import Profile
 
-from .conftest import WAIT, email_code, wait_for_message
+from .conftest import email_code, wait_for_message
+from .pages import Page, wrong
 
 pytestmark = pytest.mark.browser
 
@@ -25,151 +30,188 @@ EMAIL = "alice@example.com"
 PHONE = "13612345678"
 FIRST_PASSWORD = "first-secret-passphrase"
 NEW_PASSWORD = "second-secret-passphrase"
+#: "Send a new code" before the wait is over, as a page without JavaScript can.
+EARLY_RESEND = """
+const form = document.querySelector("form.resend");
+const resend = document.createElement("input");
+Object.assign(resend, {type: "hidden", name: "resend", value: "1"});
+form.appendChild(resend);
+form.submit();
+"""
 
 
-class Page:
-    """Small helpers over the WebDriver: type, click, wait for the next page."""
+def counting_down(page: Page) -> Any:
+    """The "Send a new code" button, waiting ``retry_after`` (at least 5 seconds of it).
 
-    def __init__(self, browser: Any, base_url: str) -> None:
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
-        from selenium.webdriver.support.ui import WebDriverWait
+    The per-address window is django-ratelimit's, staggered per address: a code
+    sent at its very end leaves a wait of a second or two. Then the wait is sat
+    out and a new code asked for, which starts a whole window.
+    """
+    resend = page.find("#resend")
+    # the countdown script makes "Send a new code" inert until retry_after has passed
+    page.wait.until(lambda d: resend.get_attribute("aria-disabled") == "true")
+    if seconds_in(resend.text) < 5:
+        page.wait.until(lambda d: resend.get_attribute("aria-disabled") is None)
+        page.submit("#resend", to="/signup/code/")
+        resend = page.find("#resend")
+        page.wait.until(lambda d: resend.get_attribute("aria-disabled") == "true")
+    assert re.fullmatch(r"Send a new code in \d+ seconds", resend.text), resend.text
+    return resend
 
-        self.browser = browser
-        self.base_url = base_url
-        self.by = By
-        self.ec = ec
-        self.wait = WebDriverWait(browser, WAIT)
 
-    def open(self, path: str) -> None:
-        self.browser.get(self.base_url + path)
-
-    def find(self, css: str) -> Any:
-        return self.wait.until(self.ec.visibility_of_element_located((self.by.CSS_SELECTOR, css)))
-
-    def type(self, css: str, text: str) -> None:
-        field = self.find(css)
-        field.clear()
-        field.send_keys(text)
-
-    def submit(self, css: str, *, to: str | None = None) -> None:
-        """Click a submit button and wait until the next page (at path ``to``) has loaded."""
-        old = self.find("html")
-        self.find(css).click()
-        self.wait.until(self.ec.staleness_of(old))
-        if to is not None:
-            self.wait.until(lambda d: d.current_url.split("?")[0] == self.base_url + to)
-        self.find("main")
-
-    def path(self) -> str:
-        return self.browser.current_url.removeprefix(self.base_url)
-
-    def text(self, css: str = "main") -> str:
-        return self.find(css).text
-
-    def errors(self) -> list[str]:
-        return [e.text for e in self.browser.find_elements(self.by.CSS_SELECTOR, "p.error")]
+def seconds_in(text: str) -> int:
+    match = re.search(r"(\d+) seconds?", text)
+    assert match, text
+    return int(match.group(1))
 
 
 def test_sign_up_log_in_by_sms_and_reset_the_password(
-    browser: Any, demo_site: str, screenshot: Any
+    chromium: Any, demo_site: str, audit: Any
 ) -> None:
-    page = Page(browser, demo_site)
+    browser = chromium(device="desktop", language="en")
+    page = Page(browser, demo_site, audit=audit(browser))
 
-    # --- sign up with an email code -----------------------------------------------
+    # --- sign up with an email code, after a mistyped address ------------------------
     page.open("/")
     assert "Welcome" in page.text()
-    screenshot("home")
+    page.audit("home")
     page.submit("#signup-link", to="/signup/")
     page.type("#id_recipient", EMAIL)
-    screenshot("signup-email")
+    page.audit("signup")
+    page.type("#id_recipient", "alice@")
+    page.submit("#send", to="/signup/")  # redirected back, with the error
+    assert page.errors() == ["Enter a valid email address, for example name@example.com."]
+    assert page.title().startswith("Error: Create an account")
+    assert page.focused() == "id_recipient"  # a screen reader reads the field and its error
+    assert page.find("#id_recipient").get_attribute("aria-describedby") == "id_recipient_error"
+    page.audit("signup-error")
+    page.type("#id_recipient", EMAIL)
     page.submit("#send", to="/signup/code/")
-    assert "a***@example.com" in page.text()
-    resend = page.find("#resend")
-    # the countdown script disables "send a new code" until retry_after has passed
-    page.wait.until(lambda d: not resend.is_enabled())
-    assert "Send a new code in" in resend.text
-    screenshot("signup-code-sent")
-    page.type("#id_code", email_code(1))
-    page.submit("#verify", to="/signup/password/")
+    assert "We sent a code to a***@example.com." in page.text()
+    assert page.text("#id_code_helptext") == "6-digit code, valid for 1 minute."
+    assert page.title().startswith("Enter the code – Create an account")
+    resend = counting_down(page)
+    resend.click()  # focusable while it waits (a screen reader hears the wait), but inert
+    time.sleep(0.3)  # a submit would have left the page by now
+    sent = len(mail.outbox)
+    assert page.find("#resend") == resend
+    page.audit("signup-code-sent")
+    # an early "Send a new code" (as without JavaScript): refused, with the wait left,
+    # counting down with the button's, never a frozen number
+    page.navigates(lambda: browser.execute_script(EARLY_RESEND), to="/signup/code/")
+    assert len(mail.outbox) == sent
+    banner, resend = page.find("#resend-error"), page.find("#resend")
+    assert page.focused() == "resend-error"
+    page.wait.until(lambda d: resend.get_attribute("aria-disabled") == "true")
+    first = seconds_in(banner.text)
+    assert abs(first - seconds_in(resend.text)) <= 1
+    page.wait.until(lambda d: seconds_in(banner.text) < first, "the wait counts down")
+    assert abs(seconds_in(banner.text) - seconds_in(resend.text)) <= 1
+    page.audit("signup-resend-refused")
+    page.enter_code(email_code(sent), to="/signup/password/")
+    assert page.title().startswith("Choose a password – Create an account")
+    page.type("#id_new_password1", FIRST_PASSWORD)
+    page.type("#id_new_password2", FIRST_PASSWORD + "x")
+    page.submit("#save-password", to="/signup/password/")
+    assert page.errors() == ["The two password fields didn’t match."]
+    assert page.focused() == "id_new_password2"
+    page.audit("signup-password-error")
     page.type("#id_new_password1", FIRST_PASSWORD)
     page.type("#id_new_password2", FIRST_PASSWORD)
-    screenshot("signup-password")
     page.submit("#save-password", to="/account/")
     assert "Welcome! Your account is ready." in page.text()
     assert page.text("#account-email") == EMAIL
-    screenshot("signed-up")
+    page.audit("signed-up")
+    page.open("/")
+    page.audit("home-logged-in")
+    page.open("/account/email/")
+    assert page.find("#id_recipient").get_attribute("type") == "email"
+    page.audit("change-email")
+    page.open("/account/")
 
     # --- add a mobile number (update_userinfo) so the account can log in by SMS ----
     page.submit("#change-phone", to="/account/phone/")
+    assert page.find("#id_recipient").get_attribute("type") == "tel"
+    page.audit("add-phone")
     page.type("#id_recipient", PHONE)
     page.submit("#send", to="/account/phone/code/")
     assert "+86136****5678" in page.text()
-    page.type("#id_code", wait_for_message(locmem.outbox, 1).code)
-    screenshot("phone-code")
-    page.submit("#verify", to="/account/")
+    page.audit("phone-code")
+    page.enter_code(wait_for_message(locmem.outbox, 1).code, to="/account/")
     assert page.text("#account-phone") == "+8613612345678"
-    screenshot("phone-added")
+    page.audit("phone-added")
 
-    # --- log out, log in with an SMS code --------------------------------------------
+    # --- log out: Back shows nothing of the account ----------------------------------
     page.submit("#logout", to="/")
-    assert page.find("#login-link")
-    page.submit("#login-link", to="/login/")
+    page.navigates(browser.back)
+    assert page.path().startswith("/login/?next=/account/")
+    assert EMAIL not in page.source() and "8613612345678" not in page.source()
+
+    # --- log in with an SMS code, after a wrong one -------------------------------------
+    page.open("/login/")
     page.submit("#login-code-link", to="/login/code/")
     page.type("#id_recipient", "136 1234 5678")
-    screenshot("login-by-sms")
+    page.audit("login-by-sms")
     page.submit("#send", to="/login/code/verify/")
     sms = wait_for_message(locmem.outbox, 2)
     assert sms.usage == "login" and sms.phone_number == "+8613612345678"
-    wrong = str((int(sms.code) + 1) % 10 ** len(sms.code)).zfill(len(sms.code))
-    page.type("#id_code", wrong)
-    page.submit("#verify", to="/login/code/verify/")
+    page.enter_code(wrong(sms.code), to="/login/code/verify/")
     assert page.errors() == ["That code is not right. You can try 4 more times."]
-    screenshot("login-wrong-code")
-    page.type("#id_code", sms.code)
-    page.submit("#verify", to="/account/")
+    assert page.title().startswith("Error: Enter the code – Log in with a code")
+    assert page.focused() == "id_code"  # cleared and ready for the right one
+    assert page.find("#id_code").get_attribute("value") == ""
+    page.audit("login-wrong-code")
+    page.enter_code(sms.code, to="/account/")
     assert page.text("#account-email") == EMAIL
-    screenshot("logged-in-by-sms")
+    page.audit("logged-in-by-sms")
+    # Back: the code page is gone with its code; nothing shows it again
+    page.navigates(browser.back)
+    assert page.path() == "/login/code/"
+    assert sms.code not in page.source()
 
     # --- forgot the password: reset it with an email code --------------------------------
     page.submit("#logout", to="/")
     page.open("/login/")
     page.submit("#reset-link", to="/password/reset/")
     page.type("#id_recipient", EMAIL)
-    screenshot("reset")
+    page.audit("reset")
     page.submit("#send", to="/password/reset/code/")
-    page.type("#id_code", email_code(2))
-    page.submit("#verify", to="/password/reset/new/")
+    assert "If this belongs to an account, we sent a code to a***@example.com." in page.text()
+    page.audit("reset-code")
+    page.enter_code(email_code(sent + 1), to="/password/reset/new/")
     page.type("#id_new_password1", NEW_PASSWORD)
     page.type("#id_new_password2", NEW_PASSWORD)
-    screenshot("reset-new-password")
+    page.audit("reset-new-password")
     page.submit("#save-password", to="/login/")
     assert "Log in with your new password." in page.text()
-    screenshot("password-changed")
+    page.audit("password-changed")
 
     # --- the old password no longer works; the new one does ----------------------------
     page.type("#id_login", EMAIL)
     page.type("#id_password", FIRST_PASSWORD)
     page.submit("#login", to="/login/")
     assert page.errors() == ["Wrong email address, mobile number or password."]
-    page.type("#id_login", EMAIL)
+    assert page.focused() == "form-errors"
+    assert page.find("#id_login").get_attribute("value") == EMAIL
+    page.audit("login-error")
     page.type("#id_password", NEW_PASSWORD)
     page.submit("#login", to="/account/")
     assert page.text("#account-phone") == "+8613612345678"
-    screenshot("logged-in-with-new-password")
 
     user = get_user_model().objects.get()
     assert user.check_password(NEW_PASSWORD)
     assert Profile.objects.get(user=user).phone_number == "+8613612345678"
-    assert [m.to for m in mail.outbox] == [[EMAIL], [EMAIL]]
+    assert [m.to for m in mail.outbox] == [[EMAIL]] * (sent + 1)
 
 
-def test_pages_switch_to_simplified_chinese(browser: Any, demo_site: str, screenshot: Any) -> None:
-    page = Page(browser, demo_site)
+def test_pages_switch_to_simplified_chinese(chromium: Any, demo_site: str, audit: Any) -> None:
+    browser = chromium(device="desktop", language="en")
+    page = Page(browser, demo_site, audit=audit(browser))
     page.open("/signup/")
     page.submit('button[name="language"][value="zh-hans"]', to="/signup/")
     assert "创建账号" in page.text()
     page.type("#id_recipient", "136")
     page.submit("#send", to="/signup/")
     assert page.errors() == ["请输入中国大陆手机号码，例如 136 1234 5678。"]
-    screenshot("signup-zh-hans")
+    assert page.title().startswith("错误：创建账号")
+    page.audit("signup-zh-hans")

@@ -180,5 +180,6 @@ def test_signup_with_another_form_of_the_address_is_refused_as_used(
 ) -> None:
     make_account(stored)
     response = pages.post("/signup/", {"recipient": typed})
-    assert response.status_code == 200  # the form again, with the error
+    assert response.status_code == 302 and response["Location"] == "/signup/"  # the form again
+    assert "already belongs to an account" in pages.client.get("/signup/").content.decode()
     assert mailed_to() == []
