@@ -27,6 +27,7 @@ def _smtputf8(settings: Any) -> None:
     """Non-ASCII local parts are what identity must tell apart: accept them here."""
     settings.CIAM_OTP = {**settings.CIAM_OTP, "EMAIL_ALLOW_SMTPUTF8": True}
 
+
 ASCII_LETTERS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
