@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from urllib.parse import quote_plus
 
 import pytest
 from django.core.cache import caches
+from django.core.management import call_command
 from django.test import Client
 
 from django_ciam_otp.models import AuthSource, OTPClient
@@ -20,6 +22,30 @@ from tests.celery_app import app as celery_app  # noqa: F401  (binds shared task
 # tests/postgres/ puts the default database on PostgreSQL for its whole session:
 # a plain `pytest` leaves it out; `pytest tests/postgres` (named explicitly) runs it.
 collect_ignore = ["postgres"]
+
+
+def use_example_project(settings: Any, *, load_data: bool = True) -> None:
+    """Serve the example project's pages with its own user settings (and its demo data).
+
+    ``SITE_CLIENT_ID`` and the ``USER_*`` keys come from ``example_project/settings.py``
+    itself, so the tests run the demo as it is configured and cannot drift from it
+    (its phone numbers live on ``demo.Profile``: a copy that forgot ``USER_ADDRESS``
+    once made every code login by phone a dead end in the browser tests only).
+    """
+    from example_project import settings as example
+
+    settings.ROOT_URLCONF = "example_project.urls"
+    settings.LOGIN_URL = "demo:login"
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        **{
+            key: value
+            for key, value in example.CIAM_OTP.items()
+            if key == "SITE_CLIENT_ID" or key.startswith("USER_")
+        },
+    }
+    if load_data:
+        call_command("load_demo_data", stdout=io.StringIO())
 
 
 def basic_auth(client_id: str, secret: str) -> str:

@@ -11,7 +11,6 @@ sequential second submits.)
 from __future__ import annotations
 
 import http.cookiejar
-import io
 import re
 import threading
 import urllib.error
@@ -22,11 +21,11 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.core.management import call_command
 
 from django_ciam_otp.backends.sms import locmem
 from django_ciam_otp.models import OTPToken
 from example_project.demo.models import Profile
+from tests.conftest import use_example_project
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,15 +110,7 @@ class Visitor:
 
 @pytest.fixture
 def visitor(settings: Any, live_server: Any) -> Visitor:
-    settings.ROOT_URLCONF = "example_project.urls"
-    settings.LOGIN_URL = "demo:login"
-    settings.CIAM_OTP = {
-        **settings.CIAM_OTP,
-        "SITE_CLIENT_ID": "DEMO_SITE_CLIENT",
-        "USER_LOOKUP": "example_project.demo.users.find_user",
-        "USER_ADDRESS": "example_project.demo.users.address_of",
-    }
-    call_command("load_demo_data", stdout=io.StringIO())
+    use_example_project(settings)
     return Visitor(live_server.url)
 
 

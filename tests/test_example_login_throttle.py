@@ -23,6 +23,7 @@ from django.test import Client
 
 from example_project.demo import forms as demo_forms
 from example_project.demo.models import Profile
+from tests.conftest import use_example_project
 
 pytestmark = pytest.mark.django_db
 
@@ -42,14 +43,7 @@ def frozen() -> Iterator[Any]:
 @pytest.fixture
 def demo(settings: Any) -> None:
     """The example project's URLs and OTP settings, its demo data, small failure limits."""
-    settings.ROOT_URLCONF = "example_project.urls"
-    settings.LOGIN_URL = "demo:login"
-    settings.CIAM_OTP = {
-        **settings.CIAM_OTP,
-        "SITE_CLIENT_ID": "DEMO_SITE_CLIENT",
-        "USER_LOOKUP": "example_project.demo.users.find_user",
-        "USER_ADDRESS": "example_project.demo.users.address_of",
-    }
+    use_example_project(settings, load_data=False)
     settings.DEMO_PASSWORD_LOGIN_RATE_LIMITS = {"IP": ["4/m"], "ACCOUNT": ["2/m"]}
     call_command("load_demo_data", stdout=io.StringIO())
 

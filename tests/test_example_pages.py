@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import io
 import re
 from typing import Any
 
@@ -20,7 +19,6 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone, translation
 
@@ -29,6 +27,7 @@ from django_ciam_otp.backends.sms import locmem
 from django_ciam_otp.models import OTPToken
 from example_project.demo import errors
 from example_project.demo.models import Profile
+from tests.conftest import use_example_project
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +38,7 @@ PHONE = "+8613612345678"
 @pytest.fixture
 def demo(settings: Any) -> None:
     """The example project's URLs and OTP settings, and its demo data."""
-    settings.ROOT_URLCONF = "example_project.urls"
-    settings.LOGIN_URL = "demo:login"
-    settings.CIAM_OTP = {
-        **settings.CIAM_OTP,
-        "SITE_CLIENT_ID": "DEMO_SITE_CLIENT",
-        "USER_LOOKUP": "example_project.demo.users.find_user",
-        "USER_ADDRESS": "example_project.demo.users.address_of",
-    }
-    call_command("load_demo_data", stdout=io.StringIO())
+    use_example_project(settings)
 
 
 class Pages:

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from django_ciam_otp.backends.sms import locmem
 from example_project.demo.models import Profile
+from tests.conftest import use_example_project
 
 pytestmark = pytest.mark.django_db
 
@@ -80,14 +81,7 @@ def english_words(page: str) -> set[str]:
 
 @pytest.fixture
 def visitor(settings: Any, django_capture_on_commit_callbacks: Any) -> Any:
-    settings.ROOT_URLCONF = "example_project.urls"
-    settings.LOGIN_URL = "demo:login"
-    settings.CIAM_OTP = {
-        **settings.CIAM_OTP,
-        "SITE_CLIENT_ID": "DEMO_SITE_CLIENT",
-        "USER_LOOKUP": "example_project.demo.users.find_user",
-        "USER_ADDRESS": "example_project.demo.users.address_of",
-    }
+    use_example_project(settings, load_data=False)
     # The example project's own validator, so its message is on the page too.
     settings.AUTH_PASSWORD_VALIDATORS = [
         {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"}

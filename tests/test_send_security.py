@@ -20,7 +20,7 @@ from kombu.exceptions import OperationalError
 from django_ciam_otp import send_otp, snapshots, verify_otp
 from django_ciam_otp.exceptions import TemporarilyUnavailable
 from django_ciam_otp.models import BlockedPrefix, DeliveryStatus, OTPToken, Quota, TestRecipient
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, use_example_project
 
 pytestmark = pytest.mark.django_db
 
@@ -219,17 +219,8 @@ def test_is_used_answers_are_charged_to_the_callers_limits(api, api_client, sett
 
 def test_the_signup_page_is_throttled_too(client, settings):
     """The example project's sign-up page asks the same service with the visitor's IP."""
-    from django.core.management import call_command
-
-    settings.ROOT_URLCONF = "example_project.urls"
-    settings.CIAM_OTP = {
-        **settings.CIAM_OTP,
-        "SITE_CLIENT_ID": "DEMO_SITE_CLIENT",
-        "USER_LOOKUP": "example_project.demo.users.find_user",
-        "USER_ADDRESS": "example_project.demo.users.address_of",
-        "IP_RATE_LIMITS": ["3/m"],
-    }
-    call_command("load_demo_data", verbosity=0)
+    use_example_project(settings)
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "IP_RATE_LIMITS": ["3/m"]}
     get_user_model().objects.create(username="taken", email="taken@example.com")
     pages = [
         client.post("/signup/", {"recipient": "taken@example.com"}, follow=True).content.decode()

@@ -12,7 +12,6 @@ Set ``AXE_CORE_JS`` to use an ``axe.min.js`` of your own instead.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -25,7 +24,8 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
+
+from tests.conftest import use_example_project
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
@@ -161,15 +161,7 @@ def demo_site(settings: Any, live_server: Any) -> str:
     The live server is a thread of this process, so settings overrides, the
     locmem SMS outbox and ``django.core.mail.outbox`` are shared with the test.
     """
-    settings.ROOT_URLCONF = "example_project.urls"
-    settings.LOGIN_URL = "demo:login"
-    settings.CIAM_OTP = {
-        **settings.CIAM_OTP,
-        "SITE_CLIENT_ID": "DEMO_SITE_CLIENT",
-        "USER_LOOKUP": "example_project.demo.users.find_user",
-        "USER_ADDRESS": "example_project.demo.users.address_of",
-    }
-    call_command("load_demo_data", stdout=io.StringIO())
+    use_example_project(settings)
     return live_server.url
 
 
