@@ -248,8 +248,13 @@ class Server:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
     def message_to(self, recipient: str) -> str | None:
-        """The last message a console backend printed for ``recipient``, if any."""
-        for chunk in reversed(re.split(rf"^{SEPARATOR}$", self.output(), flags=re.MULTILINE)):
+        """The last message a console backend printed *whole* for ``recipient``, if any.
+
+        Only chunks a separator has closed: the delivery thread may be half-way
+        through writing one (a partial email's MIME body can decode to a wrong code).
+        """
+        chunks = re.split(rf"^{SEPARATOR}$", self.output(), flags=re.MULTILINE)[:-1]
+        for chunk in reversed(chunks):
             if re.search(rf"^To: \S*{re.escape(recipient)}$", chunk, flags=re.MULTILINE):
                 return chunk
         return None
