@@ -490,21 +490,29 @@ class SignupPasswordView(ChoosePasswordView):
         flows.forget(self.request, self.flow)
         login(self.request, user, backend=MODEL_BACKEND)
         welcome = gettext("Welcome! Your account is ready.")
-        to = reverse("demo:account")
-        steps.remember(
-            self.request,
-            self.flow,
-            steps.Done(
-                to=to,
-                message=welcome,
-                user_id=user.pk,
-                backend=MODEL_BACKEND,
-                password=True,
-                log_in=True,
-            ),
+        return password_saved(
+            self.request, self.flow, user, to=reverse("demo:account"), note=welcome, log_in=True
         )
-        messages.success(self.request, welcome)
-        return redirect(to)
+
+
+def password_saved(
+    request: HttpRequest, flow: str, user: Any, *, to: str, note: str, log_in: bool
+) -> HttpResponse:
+    """A password step is done: remember it (a second submit continues from it), say so, go on."""
+    steps.remember(
+        request,
+        flow,
+        steps.Done(
+            to=to,
+            message=note,
+            user_id=user.pk,
+            backend=MODEL_BACKEND,
+            password=True,
+            log_in=log_in,
+        ),
+    )
+    messages.success(request, note)
+    return redirect(to)
 
 
 # --- log in with a code ------------------------------------------------------------------
@@ -659,20 +667,7 @@ class ResetPasswordView(ChoosePasswordView):
         else:
             note = gettext("Your password has been changed. Log in with your new password.")
             to = reverse("demo:login")
-        steps.remember(
-            self.request,
-            self.flow,
-            steps.Done(
-                to=to,
-                message=note,
-                user_id=user.pk,
-                backend=MODEL_BACKEND,
-                password=True,
-                log_in=stays,
-            ),
-        )
-        messages.success(self.request, note)
-        return redirect(to)
+        return password_saved(self.request, self.flow, user, to=to, note=note, log_in=stays)
 
 
 # --- change email address or mobile number (update_userinfo) ------------------------------
