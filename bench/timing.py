@@ -176,8 +176,8 @@ def client_auth(args: argparse.Namespace) -> Result:
     from django.utils import timezone
 
     from django_ciam_otp.auth import authenticate_client
+    from django_ciam_otp.flows.provisioning import create_client
     from django_ciam_otp.models import OTPClient
-    from django_ciam_otp.services import create_client
 
     known_id, unknown_id = "bench-known-client-000001", "bench-unknown-client-0001"
     wrong_secret = "w" * 43  # as long as a real one (256 bits, URL-safe base64)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .services import SendResult, VerifyResult, send_otp, verify_otp
+    from .flows import SendResult, VerifyResult, send_otp, verify_otp
 
 __version__ = "0.1.0.dev0"
 __all__ = ["SendResult", "VerifyResult", "send_otp", "verify_otp", "__version__"]
@@ -27,7 +27,7 @@ _LAZY = {"send_otp", "verify_otp", "SendResult", "VerifyResult"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import services
+        from . import flows
 
-        return getattr(services, name)
+        return getattr(flows, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

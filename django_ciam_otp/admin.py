@@ -720,7 +720,7 @@ TOKEN_DELIVERY_FIELDS = (
 
 @admin.register(OTPToken)
 class OTPTokenAdmin(admin.ModelAdmin):
-    """Read-only: tokens are written by the send and verify services and deleted by the purge."""
+    """Read-only: tokens are written by the send and verify flows and deleted by the purge."""
 
     list_display = (
         "created_at",

@@ -48,8 +48,8 @@ from .backends.base import (
     PermanentDeliveryError,
 )
 from .conf import otp_settings
+from .flows.quotas import give_back_quota
 from .models import Channel, DeliveryStatus, OTPToken, TokenStatus
-from .services import give_back_quota
 from .sql import update_returning_supported as _update_returning_supported
 
 logger = logging.getLogger(__name__)

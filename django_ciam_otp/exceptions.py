@@ -1,4 +1,4 @@
-"""Errors of the contract, raised by the services and turned into JSON by the views.
+"""Errors of the contract, raised by the flows and turned into JSON by the views.
 
 Each class carries the public ``error`` code, the HTTP status and an optional
 description, so the Python API (``send_otp``/``verify_otp``) and the HTTP API

@@ -148,7 +148,7 @@ def period_start_for(period: str, now: dt.datetime | None = None) -> dt.datetime
 class Quota(models.Model):
     """How many messages a client (or the whole site, ``client=None``) may send on a channel.
 
-    Consumption is one conditional UPDATE (see ``services.quotas``), never a
+    Consumption is one conditional UPDATE (see ``flows.quotas``), never a
     read followed by a write, so concurrent sends can not over-send.
     """
 

@@ -2,7 +2,7 @@
 
 django-ratelimit's decorator keys (``post:phone_number``) cannot see a JSON
 body, and they would count the raw text rather than the normalised
-recipient. So the services count after parsing, with the recipient's keyed
+recipient. So the send flow counts after parsing, with the recipient's keyed
 hash as the key: every written form of one number shares one counter and the
 cache never holds a plain recipient. The counters are django-ratelimit's own
 (its cache keys, windows and values), so its tools and settings

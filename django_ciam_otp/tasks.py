@@ -51,7 +51,7 @@ def purge_otp_tokens() -> int:
     First closes deliveries that never ran (tasks Celery dropped after their
     ``expires``), so their quota comes back even before the rows go.
     """
-    from .services import purge_expired_tokens
+    from .flows.provisioning import purge_expired_tokens
 
     delivery.expire_stale_deliveries()
     retention = dt.timedelta(seconds=int(otp_settings.TOKEN_RETENTION))

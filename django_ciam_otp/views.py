@@ -1,4 +1,4 @@
-"""HTTP API: thin DRF views over ``services``; every answer is JSON in the contract's shape."""
+"""HTTP API: thin DRF views over ``flows``; every answer is JSON in the contract's shape."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import idempotency, services
+from . import flows, idempotency
 from . import schema as api_schema
 from .auth import BasicClientAuthentication
 from .exceptions import InvalidClient, InvalidRequest, OTPError, RateLimited
@@ -167,7 +167,7 @@ class SendOTPView(OTPAPIView):
             if replay is not None:
                 return Response(replay.body, status=replay.status, headers=NO_STORE)
         try:
-            result = services.send_otp(
+            result = flows.send_otp(
                 request.user,
                 usage=data.get("usage"),
                 phone_number=data.get("phone_number"),
@@ -196,7 +196,7 @@ class VerifyOTPView(OTPAPIView):
 
     def post(self, request: Request) -> Response:
         data = self.body(request)
-        result = services.verify_otp(
+        result = flows.verify_otp(
             request.user,
             data.get("otp_token"),
             data.get("otp"),

@@ -15,8 +15,8 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.test import Client
 
+from django_ciam_otp.flows.provisioning import create_client
 from django_ciam_otp.models import AuthSource, OTPClient
-from django_ciam_otp.services import create_client
 from tests.celery_app import app as celery_app  # noqa: F401  (binds shared tasks to it)
 
 # tests/postgres/ puts the default database on PostgreSQL for its whole session:

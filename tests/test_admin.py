@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from django_ciam_otp import crypto
 from django_ciam_otp.admin import recipient_key
+from django_ciam_otp.flows.quotas import consume_quota
 from django_ciam_otp.models import AuthSource, OTPClient, OTPToken, Quota
-from django_ciam_otp.services import consume_quota
 from tests.conftest import ApiClient, basic_auth
 
 pytestmark = pytest.mark.django_db

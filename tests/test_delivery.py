@@ -21,7 +21,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_ciam_otp import crypto, delivery, services, signals
+from django_ciam_otp import crypto, delivery, flows, signals
 from django_ciam_otp.backends.base import (
     OTPMessage,
     PermanentDeliveryError,
@@ -83,7 +83,7 @@ def failures() -> Iterator[list[dict[str, Any]]]:
 
 def queued_token(client: Any, code: str = "123456") -> tuple[OTPToken, str]:
     """A stored token whose delivery is queued (on_commit does not run inside the test)."""
-    token = services.send_otp(client, usage="signup", phone_number=PHONE).token
+    token = flows.send_otp(client, usage="signup", phone_number=PHONE).token
     envelope = crypto.seal({"h": token.token_hash[:16], "c": code, "r": "+86" + PHONE})
     token.refresh_from_db()
     assert token.delivery_status == DeliveryStatus.QUEUED

@@ -8,15 +8,15 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 import django_ciam_otp
-from django_ciam_otp import services
+from django_ciam_otp import flows
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_package_exports_the_services_themselves():
-    assert django_ciam_otp.send_otp is services.send_otp
-    assert django_ciam_otp.verify_otp is services.verify_otp
-    assert django_ciam_otp.SendResult is services.SendResult
+def test_the_package_exports_the_flows_themselves():
+    assert django_ciam_otp.send_otp is flows.send_otp
+    assert django_ciam_otp.verify_otp is flows.verify_otp
+    assert django_ciam_otp.SendResult is flows.SendResult
     with pytest.raises(AttributeError):
         django_ciam_otp.no_such_name  # noqa: B018
 

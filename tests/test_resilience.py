@@ -19,7 +19,7 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from django_ciam_otp import crypto, delivery, ratelimits, services, tasks
+from django_ciam_otp import crypto, delivery, flows, ratelimits, tasks
 from django_ciam_otp.models import DeliveryStatus, OTPToken, Quota
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ START = dt.datetime(2025, 5, 1, 8, 0, tzinfo=dt.UTC)
 
 def queued_token(client, code: str = "123456") -> tuple[OTPToken, str]:
     """A token whose delivery is queued (on_commit does not run inside the test's transaction)."""
-    result = services.send_otp(client, usage="signup", phone_number=PHONE)
+    result = flows.send_otp(client, usage="signup", phone_number=PHONE)
     token = result.token
     envelope = crypto.seal({"h": token.token_hash[:16], "c": code, "r": "+86" + PHONE})
     token.refresh_from_db()

@@ -21,8 +21,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_ciam_otp import abuse, ratelimits, services, snapshots, tasks
+from django_ciam_otp import abuse, flows, ratelimits, snapshots, tasks
 from django_ciam_otp.exceptions import InsufficientSMSQuota, InvalidOTPToken
+from django_ciam_otp.flows import quotas
 from django_ciam_otp.models import AuthSource, BlockedPrefix, OTPToken, Quota, TokenStatus
 
 PHONES = [f"1361234{n:04d}" for n in range(10)]  # one prefix block: 861361234
@@ -180,7 +181,7 @@ def test_a_copy_read_before_a_change_is_not_kept(sms_source):
 def quota_path(request):
     """Both ways of consuming quota: one UPDATE ... RETURNING, and the fallback for other DBs."""
     supported = request.param == "update-returning"
-    with mock.patch.object(services, "_update_returning_supported", return_value=supported):
+    with mock.patch.object(quotas, "_update_returning_supported", return_value=supported):
         yield request.param
 
 
@@ -190,7 +191,7 @@ def test_a_refusing_quota_rolls_back_the_other(client_factory, quota_path):
     Quota.objects.filter(client=client).update(used=1)
     Quota.objects.create(client=None, channel="sms", limit=10)
     with pytest.raises(InsufficientSMSQuota), transaction.atomic():
-        services.consume_quota(client, "sms")
+        quotas.consume_quota(client, "sms")
     assert sorted(Quota.objects.values_list("used", flat=True)) == [0, 1]
 
 
@@ -199,16 +200,16 @@ def test_consume_quota_outside_a_transaction_keeps_nothing_on_refusal(client_fac
     client = client_factory(sms_quota=5).client
     Quota.objects.create(client=None, channel="sms", limit=0)
     with pytest.raises(InsufficientSMSQuota):
-        services.consume_quota(client, "sms")
+        quotas.consume_quota(client, "sms")
     assert sorted(Quota.objects.values_list("used", flat=True)) == [0, 0]
     Quota.objects.filter(client=None).update(limit=3)
-    assert services.consume_quota(client, "sms") is True
+    assert quotas.consume_quota(client, "sms") is True
     assert sorted(Quota.objects.values_list("used", flat=True)) == [1, 1]
 
 
 @pytest.mark.django_db
 def test_no_quota_means_nothing_consumed(client_factory, quota_path):
-    assert services.consume_quota(client_factory().client, "sms") is False
+    assert quotas.consume_quota(client_factory().client, "sms") is False
 
 
 @pytest.mark.django_db
@@ -216,11 +217,11 @@ def test_a_daily_quota_starts_again_the_next_day(client_factory, quota_path):
     with time_machine.travel(START, tick=False) as clock:  # 16:00 in Asia/Shanghai
         client = client_factory(sms_quota=2, quota_period="daily").client
         for _ in range(2):
-            services.consume_quota(client, "sms")
+            quotas.consume_quota(client, "sms")
         with pytest.raises(InsufficientSMSQuota), transaction.atomic():
-            services.consume_quota(client, "sms")
+            quotas.consume_quota(client, "sms")
         clock.shift(dt.timedelta(hours=9))  # 01:00 the next day, local time
-        assert services.consume_quota(client, "sms") is True
+        assert quotas.consume_quota(client, "sms") is True
         quota = Quota.objects.get()
         assert quota.used == 1
         assert quota.period_start == dt.datetime(2025, 5, 1, 16, 0, tzinfo=dt.UTC)
@@ -234,10 +235,10 @@ def test_quota_alarms_come_from_the_returned_counts(
     client = client_factory(sms_quota=5).client
     Quota.objects.create(client=None, channel="sms", limit=1000)
     seen = []
-    with mock.patch.object(services, "_quota_alarm", side_effect=lambda q, u, p: seen.append(u)):
+    with mock.patch.object(quotas, "_quota_alarm", side_effect=lambda q, u, p: seen.append(u)):
         for _ in range(5):
             with django_capture_on_commit_callbacks(execute=True):
-                services.consume_quota(client, "sms")
+                quotas.consume_quota(client, "sms")
     assert seen == [4, 5]
 
 
@@ -252,16 +253,16 @@ def test_an_older_token_is_refused_even_if_nothing_superseded_it(
     sent = []
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            result = services.send_otp(api_client.client, usage="signup", phone_number=PHONES[0])
+            result = flows.send_otp(api_client.client, usage="signup", phone_number=PHONES[0])
         sent.append((result, sms_outbox[-1].code))
     (older, older_code), (newer, newer_code) = sent
     # As if the supersede UPDATE had been skipped (its marker lost with a Redis restart).
     OTPToken.objects.filter(pk=older.token.pk).update(status=TokenStatus.PENDING)
     with pytest.raises(InvalidOTPToken):
-        services.verify_otp(
+        flows.verify_otp(
             api_client.client, older.otp_token, older_code, phone_number=PHONES[0], usage="signup"
         )
-    verified = services.verify_otp(
+    verified = flows.verify_otp(
         api_client.client, newer.otp_token, newer_code, phone_number=PHONES[0], usage="signup"
     )
     assert verified.token.pk == newer.token.pk
@@ -328,7 +329,7 @@ def test_the_envelope_stays_out_of_celery_logs(
     api_client, no_delivery, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.send_otp(api_client.client, usage="signup", phone_number=PHONES[0])
+        flows.send_otp(api_client.client, usage="signup", phone_number=PHONES[0])
     kwargs = no_delivery.call_args.kwargs
     token_pk, envelope = kwargs["args"]
     assert envelope not in kwargs["argsrepr"] and str(token_pk) in kwargs["argsrepr"]

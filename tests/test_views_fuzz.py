@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from django_ciam_otp import services
+from django_ciam_otp import flows
 from django_ciam_otp.exceptions import OTPError
 
 # Function-scoped fixtures (db, the API client) are shared by all examples of a test on
@@ -192,7 +192,7 @@ def issue(
     def issue() -> dict[str, str]:
         national = f"137{next(numbers):04d}5678"
         with django_capture_on_commit_callbacks(execute=True):
-            result = services.send_otp(api_client.client, usage="signup", phone_number=national)
+            result = flows.send_otp(api_client.client, usage="signup", phone_number=national)
         return {
             TOKEN: result.otp_token,
             CODE: sms_outbox[-1].code,
@@ -288,7 +288,7 @@ VERIFY_ARGS = ("otp_token", "otp", "phone_number", "email", "usage")
 
 def call_send(client: Any, args: dict[str, Any]) -> None:
     try:
-        services.send_otp(client, **args)
+        flows.send_otp(client, **args)
     except OTPError as exc:
         event(exc.code)
     else:
@@ -328,7 +328,7 @@ def test_send_otp_language_raises_only_otp_errors(api_client, phone, language):
 def test_verify_otp_raises_only_otp_errors(api_client, issue, args):
     args = fill(args, issue)
     try:
-        services.verify_otp(
+        flows.verify_otp(
             api_client.client, args.pop("otp_token", None), args.pop("otp", None), **args
         )
     except OTPError as exc:

@@ -2,7 +2,7 @@
 
     user = authenticate(request, otp_token=..., otp=..., phone_number=...)   # or email=...
 
-The code is checked by :func:`django_ciam_otp.services.verify_otp` (so it is
+The code is checked by :func:`django_ciam_otp.flows.verify_otp` (so it is
 consumed once and counts attempts like the HTTP API). Why the login failed is
 left on ``request.ciam_otp_error`` (an :class:`~django_ciam_otp.exceptions.OTPError`)
 so a page can say it in words; ``authenticate`` itself only returns ``None``.
@@ -19,9 +19,9 @@ from django.http import HttpRequest
 from ..clients import site_client
 from ..conf import otp_settings
 from ..exceptions import OTPError
+from ..flows import verify_otp
 from ..identity import find_users
 from ..models import Channel, OTPClient, Usage
-from ..services import verify_otp
 
 
 def default_signup(channel: str, recipient: str) -> Any:

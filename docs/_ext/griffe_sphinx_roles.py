@@ -1,7 +1,7 @@
 """Griffe extension for the API reference: Sphinx roles in docstrings become inline code.
 
 The package's docstrings cross-reference with reST roles
-(``:func:`~django_ciam_otp.services.verify_otp```), which Markdown would show
+(``:func:`~django_ciam_otp.flows.verify_otp```), which Markdown would show
 as they are typed. Each becomes inline code naming the target (only its last
 part with ``~``), which reads the same in ``help()`` and on the docs site.
 """

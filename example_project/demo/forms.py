@@ -12,9 +12,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from django_ciam_otp.exceptions import OTPError
-from django_ciam_otp.identity import canonical
+from django_ciam_otp.identity import canonical, find_user
 from django_ciam_otp.models import Channel
-from django_ciam_otp.services import find_user
 from django_ciam_otp.validators import normalize_email, normalize_phone_number
 
 from .throttle import LoginThrottle, too_many_text

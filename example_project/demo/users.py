@@ -3,7 +3,7 @@
 ``find_user`` is the project's ``CIAM_OTP["USER_LOOKUP"]``: the library calls
 it for ``email_is_used`` / ``phone_number_is_used`` and password resets, the
 authentication backend calls it for code logins, and the pages below call it
-through :func:`django_ciam_otp.services.find_user`, so every part of the site
+through :func:`django_ciam_otp.identity.find_user`, so every part of the site
 agrees on who owns an address. Recipients arrive in canonical form (E.164 phone
 numbers; emails with an ASCII lower-case domain and ASCII letters of the local
 part in lower case).

@@ -48,8 +48,8 @@ from django_ciam_otp.exceptions import (
     PhoneNumberIsUsed,
     RateLimited,
 )
+from django_ciam_otp.flows import VerifyResult
 from django_ciam_otp.models import Channel, Usage
-from django_ciam_otp.services import VerifyResult
 
 from . import errors, flows, prg, steps, users
 from .forms import CodeForm, PasswordLoginForm, RecipientForm, normalise_code

@@ -26,7 +26,7 @@ from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django_ratelimit.core import get_usage
 
-from django_ciam_otp import abuse, ratelimits, services
+from django_ciam_otp import abuse, flows, ratelimits
 from django_ciam_otp.exceptions import (
     InsufficientSMSQuota,
     InvalidOTPToken,
@@ -34,6 +34,7 @@ from django_ciam_otp.exceptions import (
     RateLimitExceeded,
     TemporarilyUnavailable,
 )
+from django_ciam_otp.flows import issuing, provisioning
 from django_ciam_otp.models import (
     AuthSource,
     BlockedPrefix,
@@ -264,7 +265,7 @@ def test_waiting_retry_after_always_suffices(on_redis, fraction):
 @pytest.fixture
 def site() -> tuple[OTPClient, AuthSource]:
     """A client and an auth source in the fast suite's database (``django_db`` tests)."""
-    client, _ = services.create_client("redis counters")
+    client, _ = provisioning.create_client("redis counters")
     source = AuthSource.objects.create(id="SMS_SOURCE", channel="sms")
     return client, source
 
@@ -283,12 +284,10 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
 def test_a_send_on_redis_is_five_statements_and_one_round_trip(on_redis, site, monkeypatch):
     client, source = site
     Quota.objects.create(client=client, channel="sms", limit=10)
-    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)  # the broker's trip
-    services.send_otp(client, usage="login", phone_number="13612340000", auth_source_id=source.pk)
+    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)  # the broker's trip
+    flows.send_otp(client, usage="login", phone_number="13612340000", auth_source_id=source.pk)
     with CaptureQueriesContext(connection) as queries, round_trips() as trips:
-        services.send_otp(
-            client, usage="login", phone_number="13612340001", auth_source_id=source.pk
-        )
+        flows.send_otp(client, usage="login", phone_number="13612340001", auth_source_id=source.pk)
     assert trips[0] == 1
     # With the client look-up of the view: 5 (the fast suite's locmem cache adds a supersede).
     assert statements(queries) == [
@@ -305,13 +304,13 @@ def test_only_a_resend_supersedes_and_a_lost_marker_lets_no_old_code_verify(
 ):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "SMS_RATE_LIMITS": []}
     client, _ = site
-    monkeypatch.setattr(services.crypto, "new_code", lambda length: "123456")
-    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(issuing.crypto, "new_code", lambda length: "123456")
+    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
     supersede = "UPDATE ciam_otp_otptoken"
 
-    def send() -> tuple[services.SendResult, list[str]]:
+    def send() -> tuple[flows.SendResult, list[str]]:
         with CaptureQueriesContext(connection) as queries:
-            result = services.send_otp(client, usage="signup", phone_number="13612340000")
+            result = flows.send_otp(client, usage="signup", phone_number="13612340000")
         return result, statements(queries)
 
     first, done = send()
@@ -325,12 +324,10 @@ def test_only_a_resend_supersedes_and_a_lost_marker_lets_no_old_code_verify(
     assert supersede not in done
     assert OTPToken.objects.get(pk=second.token.pk).status == TokenStatus.PENDING
     with pytest.raises(InvalidOTPToken):  # ... but verification knows a newer token exists
-        services.verify_otp(
+        flows.verify_otp(
             client, second.otp_token, "123456", phone_number="13612340000", usage="signup"
         )
-    services.verify_otp(
-        client, third.otp_token, "123456", phone_number="13612340000", usage="signup"
-    )
+    flows.verify_otp(client, third.otp_token, "123456", phone_number="13612340000", usage="signup")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -343,16 +340,16 @@ def test_the_monitor_counts_on_redis_and_hands_back_a_send_that_was_not_made(
         "CONVERSION_MONITOR": {"MIN_SENDS": 3, "MIN_RATIO": 0.5, "COOLDOWN": 600},
     }
     client, _ = site
-    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
     quota = Quota.objects.create(client=client, channel="sms", limit=0)
     with pytest.raises(InsufficientSMSQuota):
-        services.send_otp(client, usage="signup", phone_number="13612340000")
+        flows.send_otp(client, usage="signup", phone_number="13612340000")
     assert abuse.conversion("prefix:861361234").sends == 0  # handed back
     quota.delete()
     statuses = []
     for n in range(5):
         try:
-            services.send_otp(client, usage="signup", phone_number=f"1361234000{n}")
+            flows.send_otp(client, usage="signup", phone_number=f"1361234000{n}")
             statuses.append(200)
         except RateLimitExceeded:
             statuses.append(429)
@@ -369,22 +366,22 @@ def test_a_block_this_process_has_not_seen_still_holds(on_redis, site, monkeypat
         "CONVERSION_MONITOR": {"MIN_SENDS": 3, "MIN_RATIO": 0.5, "COOLDOWN": 600},
     }
     client, _ = site
-    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
     for n in range(3):
-        services.send_otp(client, usage="signup", phone_number=f"1361234000{n}")
+        flows.send_otp(client, usage="signup", phone_number=f"1361234000{n}")
     assert BlockedPrefix.objects.filter(prefix="861361234").exists()
     BlockedPrefix.objects.all().delete()  # what a process with a stale copy sees
     monkeypatch.setattr(abuse.snapshots.blocked_prefixes, "get", lambda: {})
 
     with pytest.raises(RateLimitExceeded) as refused:
-        services.send_otp(client, usage="signup", phone_number="13612340009")
+        flows.send_otp(client, usage="signup", phone_number="13612340009")
     assert 590 <= refused.value.retry_after <= 601
     assert OTPToken.objects.count() == 3  # nothing more was sent
     blocked = BlockedPrefix.objects.get(prefix="861361234")  # and the block is written again
     assert (blocked.sends, blocked.verifications) == (3, 0)
     assert abuse.conversion("prefix:861361234").sends == 3  # the refused send handed back
     # Another prefix is untouched.
-    services.send_otp(client, usage="signup", phone_number="13612350000")
+    flows.send_otp(client, usage="signup", phone_number="13612350000")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -398,14 +395,14 @@ def test_an_unproven_prefix_is_blocked_by_numbers_counted_in_the_same_round_trip
         "CONVERSION_MONITOR": {"MIN_SENDS": 100, "NEW_PREFIX_NUMBERS": 3},
     }
     client, _ = site
-    monkeypatch.setattr(services.crypto, "new_code", lambda length: "123456")
-    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
-    services.send_otp(client, usage="signup", phone_number="13612350000")  # loads the script
+    monkeypatch.setattr(issuing.crypto, "new_code", lambda length: "123456")
+    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
+    flows.send_otp(client, usage="signup", phone_number="13612350000")  # loads the script
 
-    def send(phone: str) -> services.SendResult | None:
+    def send(phone: str) -> flows.SendResult | None:
         try:
             with round_trips() as trips:
-                result = services.send_otp(client, usage="signup", phone_number=phone)
+                result = flows.send_otp(client, usage="signup", phone_number=phone)
         except RateLimitExceeded:
             return None
         assert trips[0] == 1  # the numbers ride in the limits' script
@@ -427,13 +424,11 @@ def test_an_unproven_prefix_is_blocked_by_numbers_counted_in_the_same_round_trip
     assert send("13612340004") is None
     assert BlockedPrefix.objects.filter(prefix="861361234").exists()
     monkeypatch.undo()
-    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
 
     result = sent[1]
     assert result is not None
-    services.verify_otp(
-        client, result.otp_token, "123456", phone_number="13612340001", usage="signup"
-    )
+    flows.verify_otp(client, result.otp_token, "123456", phone_number="13612340001", usage="signup")
     assert not BlockedPrefix.objects.get(prefix="861361234").is_active  # lifted
     assert send("13612340003") is not None  # ... and the block is proven for 30 days
     assert send("13612340005") is not None
@@ -450,16 +445,16 @@ def test_under_attack_the_range_cap_rides_in_the_same_round_trip(
         "CONVERSION_MONITOR": {"MIN_SENDS": 100, "NEW_PREFIX_NUMBERS": 3, "ATTACK_BLOCKS": 1},
     }
     client, _ = site
-    monkeypatch.setattr(services, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
     BlockedPrefix.objects.create(
         prefix="861380000", blocked_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     )
-    services.send_otp(client, usage="signup", phone_number="13612350000")  # loads the script
+    flows.send_otp(client, usage="signup", phone_number="13612350000")  # loads the script
 
     def send(phone: str) -> bool:
         try:
             with round_trips() as trips:
-                services.send_otp(client, usage="signup", phone_number=phone)
+                flows.send_otp(client, usage="signup", phone_number=phone)
         except RateLimitExceeded:
             return False
         assert trips[0] == 1

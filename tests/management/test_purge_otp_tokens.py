@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from django_ciam_otp import services
+from django_ciam_otp import flows
 from django_ciam_otp.management.commands.purge_otp_tokens import OLDER_THAN_MAX
 from django_ciam_otp.models import OTPToken
 
@@ -19,7 +19,7 @@ def expired_tokens(client, *ages: dt.timedelta) -> list[OTPToken]:
     """One token per age, each expired that long ago."""
     tokens = []
     for n, age in enumerate(ages):
-        token = services.send_otp(client, usage="signup", phone_number=f"1361234567{n}").token
+        token = flows.send_otp(client, usage="signup", phone_number=f"1361234567{n}").token
         OTPToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - age)
         tokens.append(token)
     return tokens
@@ -29,7 +29,7 @@ def expired_tokens(client, *ages: dt.timedelta) -> list[OTPToken]:
 def test_deletes_the_expired_tokens_and_prints_how_many(client_factory):
     client = client_factory().client
     expired_tokens(client, dt.timedelta(minutes=1), dt.timedelta(hours=2))
-    live = services.send_otp(client, usage="signup", phone_number="13612345679").token
+    live = flows.send_otp(client, usage="signup", phone_number="13612345679").token
     out = io.StringIO()
     call_command("purge_otp_tokens", stdout=out)
     assert out.getvalue() == "2\n"

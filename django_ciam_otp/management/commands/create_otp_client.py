@@ -9,10 +9,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandParser
 from django.db import IntegrityError
 
+from django_ciam_otp.flows.provisioning import create_client
 from django_ciam_otp.management import scripting
 from django_ciam_otp.management.scripting import Refused, ScriptCommand, UsageError
 from django_ciam_otp.models import OTPClient, QuotaPeriod
-from django_ciam_otp.services import create_client
 
 #: Far above any real traffic, far below the column's maximum (top-ups add to it).
 QUOTA_MAX = 10**12

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from django_ciam_otp.delivery import expire_stale_deliveries
+from django_ciam_otp.flows.provisioning import purge_expired_tokens
 from django_ciam_otp.management.scripting import ScriptCommand, whole_number
-from django_ciam_otp.services import purge_expired_tokens
 
 #: 100 years: any longer keeps every token anyway, and the cut-off date stays representable.
 OLDER_THAN_MAX = 100 * 365 * 86400

@@ -13,8 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from django_ciam_otp.conf import otp_settings
+from django_ciam_otp.flows.provisioning import create_client
 from django_ciam_otp.models import AuthSource, OTPClient
-from django_ciam_otp.services import create_client
 
 CLIENTS = [
     ("Tenant client", "TENANT_CLIENT_ID", "TENANT_CLIENT_SECRET"),

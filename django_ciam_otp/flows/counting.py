@@ -1,0 +1,80 @@
+"""Step 4 of a send: every limit and the SMS-pumping monitor, in one round trip on Redis.
+
+Client, IP, recipient, blocked prefix, prefix, the monitor's counters and the
+"sent lately" marker. The caller's hits (client, IP) stay counted whatever
+happens next; the recipient's and the prefix's are handed back when nothing
+is sent.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from .. import abuse, crypto, identity, ratelimits
+from ..conf import otp_settings
+from ..models import Channel, OTPClient
+from .eligibility import Eligibility
+from .shape import SendRequest
+
+
+def sent_marker(client_pk: int, recipient_hash: str, usage: str) -> str:
+    """The "sent lately" marker of (client, recipient, usage), in the rate-limit cache.
+
+    Every send sets it for ``TOKEN_TTL`` plus 60 s (clock skew between servers):
+    while it is absent, no earlier token of theirs can still be pending.
+    """
+    return f"ciam_otp:sent:{client_pk}:{usage}:{recipient_hash}"
+
+
+def phone_prefix_of(ask: SendRequest) -> str | None:
+    recipient = ask.recipient
+    return abuse.phone_prefix(recipient.key) if recipient.channel == Channel.SMS else None
+
+
+def count(
+    request: HttpRequest | None,
+    client: OTPClient,
+    ask: SendRequest,
+    who: Eligibility,
+    recipient_hash: str,
+) -> ratelimits.SendCharge:
+    """Count the send against every limit or raise the refusal (nothing is sent yet)."""
+    recipient = ask.recipient
+    prefix = phone_prefix_of(ask) if who.counted else None
+    monitor = (
+        abuse.send_counters(prefix, client.pk, recipient_hash, recipient.key)
+        if who.counted
+        else abuse.SendCounters()
+    )
+    charge = ratelimits.count_send(
+        request,
+        client_pk=client.pk,
+        channel=recipient.channel,
+        # name+tag@ and name@ share the per-address limits (identity.rate_limit_key).
+        recipient_hash=crypto.hash_recipient(
+            identity.rate_limit_key(recipient.channel, recipient.key)
+        ),
+        usage=ask.usage,
+        prefix=prefix,
+        blocked=abuse.blocked_error(prefix) if prefix is not None else None,
+        counters=monitor.counters,
+        sums=monitor.sums,
+        marker=ratelimits.Counter(
+            sent_marker(client.pk, recipient_hash, ask.usage), otp_settings.TOKEN_TTL + 60
+        ),
+        distinct=monitor.distinct,
+    )
+    if who.counted:
+        blocked = abuse.refusal(prefix, recipient_hash, charge.sums, charge.distinct, monitor.caps)
+        if blocked is not None:
+            charge.recipient.refund()
+            raise blocked
+    return charge
+
+
+def record(
+    ask: SendRequest, client: OTPClient, who: Eligibility, charge: ratelimits.SendCharge
+) -> None:
+    """After the send: the monitor learns of it (and may block the prefix)."""
+    if who.counted:
+        abuse.record_send(phone_prefix_of(ask), client.pk, charge.sums)

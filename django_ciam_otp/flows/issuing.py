@@ -1,0 +1,163 @@
+"""Step 5 of a send: the quota, the token row and the delivery hand-off — all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import router, transaction
+from django.utils import timezone, translation
+
+from .. import crypto, dispatch, ratelimits
+from ..conf import otp_settings
+from ..exceptions import InsufficientEmailQuota, InsufficientSMSQuota, TemporarilyUnavailable
+from ..models import DeliveryStatus, OTPClient, OTPToken, TokenStatus
+from . import quotas
+from .eligibility import Eligibility
+from .policy import CodePolicy
+from .shape import SendRequest
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token not yet saved, its raw ``otp_token`` and what its delivery task needs."""
+
+    token: OTPToken
+    raw_token: str
+    #: The plain code leaves this process only inside the sealed envelope.
+    payload: dict[str, Any]
+
+
+def new_token(
+    client: OTPClient,
+    ask: SendRequest,
+    policy: CodePolicy,
+    who: Eligibility,
+    recipient_hash: str,
+) -> NewToken:
+    raw_token = crypto.new_otp_token()
+    code = who.test_code or crypto.new_code(policy.code_length)
+    now = timezone.now()
+    token_hash = crypto.hash_token(raw_token)
+    token = OTPToken(
+        token_hash=token_hash,
+        client=client,
+        auth_source_id=policy.auth_source.pk if policy.auth_source is not None else None,
+        channel=ask.recipient.channel,
+        usage=ask.usage,
+        recipient_hash=recipient_hash,
+        recipient_masked=crypto.mask_recipient(ask.recipient.key),
+        code_hash=crypto.hash_code(token_hash, code),
+        code_length=policy.code_length,
+        code_expires_at=now
+        + dt.timedelta(seconds=min(policy.code_validity, otp_settings.TOKEN_TTL)),
+        expires_at=now + dt.timedelta(seconds=otp_settings.TOKEN_TTL),
+        delivery_status=(
+            DeliveryStatus.TEST
+            if who.test_code is not None
+            else DeliveryStatus.SUPPRESSED
+            if who.suppressed
+            else DeliveryStatus.QUEUED
+        ),
+        is_test=who.test_code is not None,
+        language=ask.language or translation.get_language() or "",
+        created_at=now,
+    )
+    payload = {"h": token_hash[:16], "c": code, "r": who.address}
+    return NewToken(token, raw_token, payload)
+
+
+def issue(
+    new: NewToken, client: OTPClient, who: Eligibility, charge: ratelimits.SendCharge
+) -> None:
+    """Take the quota, store the token and hand it to delivery; undo everything on refusal."""
+    try:
+        _issue(new, client, counted=who.counted, deliver=who.deliver)
+    except (InsufficientSMSQuota, InsufficientEmailQuota):
+        charge.recipient.refund()
+        raise
+    except TemporarilyUnavailable:
+        _undo(new.token, charge)
+        raise
+    if charge.marker_was_set:
+        supersede_older(new.token)
+
+
+def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) -> None:
+    """A suppressed reset (``counted`` but not ``deliver``) runs the same quota
+    statement taking nothing and publishes a task that finds nothing to send,
+    so its answer, its refusals and its timing are a real reset's.
+
+    On its own, the task is published when the token's transaction commits
+    (the worker must find the row). Inside a caller's transaction the outer
+    commit may come too late to answer 503, so the task is published at once
+    from a savepoint that a broker failure rolls back (token and quota with
+    it); its envelope says so (``"w"``), and the worker looks again a moment
+    later while the row is not visible.
+    """
+    token = new.token
+    using = router.db_for_write(OTPToken)
+    # Inline delivery has no broker to fail: it always waits for the commit.
+    nested = dispatch.delivery_mode() == dispatch.CELERY and _in_callers_transaction(using)
+    envelope = crypto.seal({**new.payload, "w": 1} if nested else new.payload)
+    with transaction.atomic(using=using):
+        if counted:
+            consumed = quotas.consume_quota(client, token.channel, count=1 if deliver else 0)
+            token.quota_consumed = consumed and deliver
+        token.save(force_insert=True)
+        if not counted:
+            return
+        if nested:
+            _enqueue(token, envelope)
+        else:
+            transaction.on_commit(lambda: _enqueue(token, envelope), using=using)
+
+
+def _in_callers_transaction(using: str) -> bool:
+    """Whether the caller holds a transaction open (``ATOMIC_REQUESTS``, ``atomic()``).
+
+    Asked the way Django's ``durable`` blocks ask it, so the transactions a
+    ``TestCase`` wraps each test in do not count: tests see what production
+    sees outside a caller's transaction.
+    """
+    if not transaction.get_connection(using).in_atomic_block:
+        return False
+    try:  # no savepoint: the durable check alone, no statement sent
+        with transaction.atomic(using=using, savepoint=False, durable=True):
+            return False
+    except RuntimeError:
+        return True
+
+
+def _enqueue(token: OTPToken, envelope: str) -> None:
+    """Hand the code to its delivery: a Celery task or inline (``dispatch.delivery_mode``)."""
+    if dispatch.delivery_mode() == dispatch.INLINE:
+        dispatch.deliver_inline(token, envelope)
+    else:
+        dispatch.publish(token, envelope)
+
+
+def _undo(token: OTPToken, charge: ratelimits.SendCharge) -> None:
+    """The task could not be queued: leave nothing consumed (no token, no quota, no counters)."""
+    if token.pk is not None:
+        quotas.give_back_quota(token)
+        OTPToken.objects.filter(pk=token.pk).delete()
+    charge.refund_all()
+
+
+def supersede_older(token: OTPToken) -> None:
+    """A new send makes the earlier pending tokens of (client, recipient, usage) unusable.
+
+    Skipped (one UPDATE less) when the sent marker proves this is the first
+    send to them within a token's lifetime. Should the marker be lost (Redis
+    restarted), verification still refuses a token that has a newer sibling,
+    so an older code never verifies either way.
+    """
+    OTPToken.objects.filter(
+        client_id=token.client_id,
+        recipient_hash=token.recipient_hash,
+        usage=token.usage,
+        status=TokenStatus.PENDING,
+        pk__lt=token.pk,
+    ).update(status=TokenStatus.SUPERSEDED)
