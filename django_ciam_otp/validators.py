@@ -7,6 +7,7 @@ keys the rate limits, the is-used checks and the token binding: ``+86 136-1234-5
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -147,9 +148,18 @@ def _domain_denied(domain: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1024)
 def _ascii_domain(domain: str) -> str:
+    """A denylist entry in the form addresses are keyed by: IDNA 2008, lower-case.
+
+    Python's own ``idna`` codec is IDNA 2003 (``straße`` → ``strasse``): an
+    entry written in Unicode would deny another domain and let its own through.
+    """
     domain = domain.strip().lower().lstrip("@")
     try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
+        info = email_validator.validate_email(
+            f"x@{domain}", check_deliverability=False, test_environment=True
+        )
+    except email_validator.EmailNotValidError:
         return domain
+    return (info.ascii_domain or info.domain).lower()
