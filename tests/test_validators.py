@@ -91,7 +91,9 @@ def test_a_non_ascii_local_part_needs_smtputf8(settings):
     assert normalize_email("jürgen@example.com").key == "jürgen@example.com"
 
 
-@pytest.mark.parametrize("entry", ["mailinator.example", "@mailinator.example", "MAILINATOR.example"])
+@pytest.mark.parametrize(
+    "entry", ["mailinator.example", "@mailinator.example", "MAILINATOR.example"]
+)
 @pytest.mark.parametrize("typed", ["x@mailinator.example", "x@sub.mailinator.example"])
 def test_a_denied_domain_and_its_subdomains_are_invalid(settings, entry, typed):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "EMAIL_DOMAIN_DENYLIST": [entry]}
@@ -114,7 +116,9 @@ def test_deliverable_email_keeps_the_local_part_and_uses_the_idna2008_domain():
     assert deliverable_email("Bob@straße.de") == "Bob@xn--strae-oqa.de"
 
 
-@pytest.mark.parametrize(("local", "folded"), [("ABC", "abc"), ("İx", "İx"), ("ſ", "ſ"), ("ﬁ", "ﬁ")])
+@pytest.mark.parametrize(
+    ("local", "folded"), [("ABC", "abc"), ("İx", "İx"), ("ſ", "ſ"), ("ﬁ", "ﬁ")]
+)
 def test_only_ascii_letters_fold(local, folded):
     assert fold_local_part(local) == folded
 
