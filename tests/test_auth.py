@@ -1,4 +1,4 @@
-"""Failed client authentication is throttled per IP address and per client_id.
+"""Client authentication: the Basic header, the client look-up, and the failure throttle.
 
 ``AUTH_FAILURE_IP_RATE_LIMITS`` / ``AUTH_FAILURE_CLIENT_RATE_LIMITS``: failures
 (wrong secret, unknown or disabled client, garbled header) are counted; past a
@@ -444,3 +444,46 @@ def test_known_and_unknown_ids_run_the_same_statements_and_hashes(
         runs.append(([q["sql"].replace(client_id, "?") for q in queries], len(hashed)))
     assert runs[0] == runs[1]
     assert len(runs[0][0]) == 1 and runs[0][1] == 1
+
+
+# --- the Basic header ---------------------------------------------------------------------
+
+
+def _basic(raw: bytes) -> bytes:
+    import base64
+
+    return b"Basic " + base64.b64encode(raw)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (_basic(b"id:secret"), ("id", "secret")),
+        (_basic(b"id:sec:ret"), ("id", "sec:ret")),  # only the first colon separates
+        (_basic(b"a%3Ab:c+d"), ("a:b", "c d")),  # RFC 6749 2.3.1 form-encodes both
+        (b"basic " + _basic(b"id:s")[6:], ("id", "s")),  # the scheme is case-insensitive
+    ],
+)
+def test_basic_credentials_are_parsed_as_rfc_6749_says(header, expected):
+    assert auth.parse_basic_credentials(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"",
+        b"Basic",
+        b"Bearer abc",
+        b"Basic !!!notbase64",
+        _basic(b"no-colon"),
+        _basic(b":secret"),
+        _basic(b"id:"),
+        _basic(b"\xff\xfe:secret"),  # not UTF-8
+        _basic(b"a%00b:secret"),  # NUL: PostgreSQL cannot store it
+        _basic(b"x" * 256 + b":secret"),
+        _basic(b"%ff:secret"),  # a percent-escape that is not UTF-8
+    ],
+)
+def test_garbled_credentials_are_a_value_error_never_anything_else(header):
+    with pytest.raises(ValueError):
+        auth.parse_basic_credentials(header)
