@@ -37,12 +37,13 @@ demo: install
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 ## test: the whole suite on Django 5.2 LTS (Python 3.11), then on Django 6.x (Python 3.12);
-## the 5.2 run first builds the documentation with warnings as errors (make docs, ~2 s);
+## the 5.2 run first runs make lint (ruff, mypy with django-stubs, and the documentation built
+## with warnings as errors; ~15 s), so CI's `make test` checks them too;
 ## each also runs tests/postgres in its own session, in-process on a real PostgreSQL (~15 s):
 ## ICU's root locale on 5.2, glibc's C.UTF-8 on 6.x (both fold beyond ASCII, differently)
 test: test-django52 test-django6
 
-test-django52: install docs
+test-django52: install lint
 	$(PY) -m django --version
 	$(PY) -m pytest $(PYTEST_ARGS)
 	CIAM_OTP_PG_LOCALE=icu $(PY) -m pytest tests/postgres $(PG_PYTEST_ARGS)
@@ -52,9 +53,11 @@ test-django6: $(VENV6)/.installed
 	$(PY6) -m pytest -m "not integration and not browser and not packaging" $(PYTEST_ARGS)
 	CIAM_OTP_PG_LOCALE=libc $(PY6) -m pytest tests/postgres $(PG_PYTEST_ARGS)
 
+## lint: ruff, then mypy with django-stubs on the package ([tool.mypy] in pyproject.toml)
 lint: install docs
 	$(VENV)/bin/ruff check django_ciam_otp tests example_project
 	$(VENV)/bin/ruff format --check django_ciam_otp tests example_project
+	$(VENV)/bin/mypy django_ciam_otp
 
 ## docs: the documentation site (mkdocs.yml, docs/) into var/site; any warning fails (--strict)
 docs: install

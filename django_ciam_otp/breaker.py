@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.core.mail import mail_admins
 from django.core.signals import setting_changed
 
@@ -68,7 +68,7 @@ class Stop:
         }
 
 
-def _cache() -> Any:
+def _cache() -> BaseCache:
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 

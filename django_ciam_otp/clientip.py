@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -50,7 +49,7 @@ def client_ip(request: HttpRequest) -> str:
     return _masked(address)
 
 
-def _configured(request: HttpRequest) -> Any:
+def _configured(request: HttpRequest) -> object:
     meta_key = getattr(settings, "RATELIMIT_IP_META_KEY", None)
     try:
         if not meta_key:
@@ -65,7 +64,7 @@ def _configured(request: HttpRequest) -> Any:
         return None
 
 
-def _one(value: Any) -> IPAddress | None:
+def _one(value: object) -> IPAddress | None:
     if not isinstance(value, str):
         return None
     try:
@@ -77,7 +76,7 @@ def _one(value: Any) -> IPAddress | None:
     return address
 
 
-def _last_of_list(value: Any) -> IPAddress | None:
+def _last_of_list(value: object) -> IPAddress | None:
     if not isinstance(value, str) or "," not in value:
         return None
     for part in reversed(value.split(",")):

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 
 from . import crypto
 from .conf import otp_settings
@@ -85,7 +85,7 @@ class Replay:
     body: dict[str, Any]
 
 
-def _cache():  # type: ignore[no-untyped-def]
+def _cache() -> BaseCache:
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 

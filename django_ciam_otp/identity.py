@@ -41,7 +41,7 @@ from __future__ import annotations
 import hmac
 import logging
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import idna
 from django.contrib.auth import get_user_model
@@ -50,6 +50,9 @@ from django.db.models import Q
 from .conf import otp_settings
 from .exceptions import OTPError
 from .validators import fold_local_part, normalize_email, normalize_phone_number
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ def rate_limit_key(channel: str, key: str) -> str:
 # --- users ----------------------------------------------------------------------------
 
 
-def _email_field(model: Any) -> str:
+def _email_field(model: type[AbstractBaseUser]) -> str:
     return str(otp_settings.USER_EMAIL_FIELD or model.get_email_field_name())
 
 

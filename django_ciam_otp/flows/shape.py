@@ -56,14 +56,14 @@ def optional_text(name: str, value: Any) -> str | None:
 
 
 def parse_usage(usage: Any) -> str:
-    usage = optional_text("usage", usage)
-    if usage is None:
+    name = optional_text("usage", usage)
+    if name is None:
         return Usage.LOGIN
-    if usage not in USAGES:
+    if name not in USAGES:
         raise InvalidRequest(
             "'usage' must be one of login, signup, update_userinfo, reset_password."
         )
-    return usage
+    return name
 
 
 def parse_recipient(phone_number: Any, email: Any) -> Recipient:
