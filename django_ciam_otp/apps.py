@@ -1,5 +1,3 @@
-from importlib import import_module
-
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -11,17 +9,7 @@ class CiamOtpConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # checks registers the system checks; snapshots forgets its copies when rows are saved.
+        # checks registers the system checks (each configured backend's own among
+        # them, through BaseBackend.check: no backend module is imported here);
+        # snapshots forgets its copies when rows are saved.
         from . import checks, snapshots  # noqa: F401
-        from .conf import otp_settings
-
-        # A backend registers its own checks when its module is imported (the Tencent
-        # one adds a database check): import the configured backends' modules now,
-        # before any check runs. Providers' SDKs stay unimported until first use.
-        for name in ("SMS_BACKEND", "EMAIL_BACKEND"):
-            path = getattr(otp_settings, name, None)
-            if isinstance(path, str) and "." in path:
-                try:
-                    import_module(path.rpartition(".")[0])
-                except Exception:  # noqa: BLE001, S110 - E003 reports a path that cannot be imported
-                    pass

@@ -4,6 +4,10 @@ Ids: ``ciam_otp.E0xx`` errors stop ``runserver``/``migrate``; ``ciam_otp.W0xx``
 warnings flag what is probably a mistake. Settings that are fine for a demo
 and dangerous in production are deploy checks (``manage.py check --deploy``,
 Django's convention), listed whatever ``DEBUG`` says: E009, W010–W014.
+
+Backends answer for their own settings: each configured backend class is asked
+for its checks (``BaseBackend.check``, ids of their own such as E008 or
+E101–E112), so this module names no provider.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.module_loading import import_string
 
+from .backends import loading
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME, otp_settings
 
 _RATE = re.compile(r"^\d+/\d*[smhd]?$")
@@ -40,14 +45,16 @@ def _warning(msg: str, id_: int, hint: str | None = None) -> checks.Warning:
 
 
 @checks.register()
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_settings(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     raw = getattr(settings, SETTINGS_NAME, {})
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         return [_error(f"{SETTINGS_NAME} must be a dict.", 1)]
     errors: list[checks.CheckMessage] = []
-    unknown = sorted(set(raw) - set(DEFAULTS))
+    unknown = sorted(set(raw) - set(DEFAULTS) - loading.backend_settings_keys())
     if unknown:
         errors.append(
             _error(
@@ -89,7 +96,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         )
     errors.extend(_check_numbers())
     errors.extend(_check_user_fields())
-    errors.extend(_check_backends())
+    errors.extend(_check_backends(databases))
     errors.extend(_check_delivery())
     errors.extend(_check_site_client())
     return errors
@@ -207,14 +214,11 @@ def _check_user_fields() -> list[checks.CheckMessage]:
     return errors
 
 
-def _check_backends() -> list[checks.CheckMessage]:
-    backend = otp_settings.SMS_BACKEND or ""
+def _check_backends(databases: Any = None) -> list[checks.CheckMessage]:
+    """Each configured backend's own checks; ``databases`` as Django passes it (may be None)."""
     errors: list[checks.CheckMessage] = []
-    if backend.endswith("sms.filebased.SMSBackend") and not otp_settings.SMS_FILE_PATH:
-        errors.append(_error("The filebased SMS backend needs CIAM_OTP['SMS_FILE_PATH'].", 8))
-    from .backends.sms.tencent import check_tencent_settings
-
-    errors.extend(check_tencent_settings())  # silent unless the Tencent backend is configured
+    for backend in loading.configured_backends():
+        errors.extend(backend.check(databases=databases))
     return errors
 
 
@@ -297,15 +301,7 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
                 hint="Set CIAM_OTP['HASH_KEY'] to a long random value kept apart from SECRET_KEY.",
             )
         )
-    backend = otp_settings.SMS_BACKEND or ""
-    if backend.endswith((".console.SMSBackend", ".locmem.SMSBackend")):
-        warnings.append(
-            _warning(
-                f"SMS backend {backend} does not deliver messages.",
-                11,
-                hint="Use django_ciam_otp.backends.sms.tencent.SMSBackend (or your provider's).",
-            )
-        )
+    warnings.extend(_check_sms_backend_delivers())
     warnings.extend(_check_rate_limit_cache())
     from . import dispatch
 
@@ -332,6 +328,24 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
             )
         )
     return warnings
+
+
+def _check_sms_backend_delivers() -> list[checks.CheckMessage]:
+    """W011: the SMS backend only shows or keeps messages (it says so: ``delivers = False``)."""
+    try:
+        backend = loading.backend_class("sms")
+    except Exception:  # noqa: BLE001 - E003 reports a path that cannot be imported
+        return []
+    if getattr(backend, "delivers", True):
+        return []
+    return [
+        _warning(
+            f"SMS backend {otp_settings.SMS_BACKEND} does not deliver messages.",
+            11,
+            hint="Use a backend that reaches phones: a provider's (docs: 'Writing an SMS "
+            "backend' lists the ones shipped with the app).",
+        )
+    ]
 
 
 def _check_rate_limit_cache() -> list[checks.CheckMessage]:

@@ -1,6 +1,9 @@
 """One place to read the ``CIAM_OTP`` settings dict.
 
-Every key is optional; ``DEFAULTS`` documents them all. Values are read lazily
+Every key is optional; ``DEFAULTS`` documents them all. A backend with settings
+of its own keeps them in a key it names and documents
+(``BaseBackend.settings_key``, read with ``backends.settings.backend_setting``),
+so this table holds none of a provider's. Values are read lazily
 (so ``override_settings`` and pytest-django's ``settings`` fixture work) and the
 cache is dropped on ``setting_changed``. Dotted paths listed in
 ``IMPORT_STRINGS`` are imported on first use, not at import time, so a typo is
@@ -185,34 +188,6 @@ DEFAULTS: dict[str, Any] = {
     # least the delivery task's hard time limit (20 s), so the first run is
     # surely over.
     "DELIVERY_CLAIM_LEASE": 25,
-    # --- Tencent Cloud SMS --------------------------------------------------
-    # Settings of django_ciam_otp.backends.sms.tencent.SMSBackend (docs: settings.md).
-    "TENCENT_SMS": {
-        # None: static keys if SECRET_ID or SECRET_KEY is set, else the SDK's default
-        # chain (environment, profile file, CVM role, TKE OIDC role); "static";
-        # "default"; or the dotted path of a callable returning an SDK credential.
-        "CREDENTIALS": None,
-        "SECRET_ID": None,
-        "SECRET_KEY": None,
-        "REGION": "ap-guangzhou",  # X-TC-Region: ap-beijing, ap-guangzhou, ap-nanjing...
-        # None or "mainland" (sms.tencentcloudapi.com), "international"
-        # (sms.intl.tencentcloudapi.com), "regional" (sms.<REGION>.tencentcloudapi.com),
-        # a host name, or an http(s) URL (tests).
-        "ENDPOINT": None,
-        "SDK_APP_ID": None,
-        # Mainland numbers: the approved signature, and usage (or "default") -> template
-        # id; either may be a dict by language ({"en": ..., "zh-hans": ..., "default": ...}).
-        "SIGN_NAME": None,
-        "TEMPLATE_IDS": {},
-        # What fills the template's {1}, {2}...: "code", "minutes" (rounded down), "seconds".
-        "TEMPLATE_PARAMS": ["code", "minutes"],
-        # Numbers outside the mainland: region (ISO 3166) or "default" ->
-        # {"SIGN_NAME", "TEMPLATE_IDS", "TEMPLATE_PARAMS", "SENDER_ID"}.
-        "INTERNATIONAL": {},
-        "TIMEOUT": 5,  # seconds one API call may take (connect + answer)
-        # After a try that may have gone out, ask Tencent before sending again.
-        "CONFIRM_BEFORE_RESEND": True,
-    },
 }
 
 IMPORT_STRINGS = (

@@ -6,7 +6,10 @@ The production warnings are deploy checks (``check --deploy``), listed whatever
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from celery import current_app
 from django.core import checks
 
 from django_ciam_otp import checks as otp_checks
+from django_ciam_otp.backends.sms.base import BaseSMSBackend
 
 FILEBASED = "django_ciam_otp.backends.sms.filebased.SMSBackend"
 REDIS_CACHE = {
@@ -183,3 +187,53 @@ def test_short_default_code_is_w001(production):
 def test_settings_must_be_a_dict(settings):
     settings.CIAM_OTP = ["HASH_KEY"]
     assert ids(check_settings()) == {"ciam_otp.E001"}
+
+
+# --- backends answer for their own checks ------------------------------------------------------
+
+
+class GatewayBackend(BaseSMSBackend):
+    """A site's backend with a settings dict in CIAM_OTP and a check of its own."""
+
+    settings_key = "GATEWAY"
+
+    @classmethod
+    def check(cls, **kwargs):
+        found = [checks.Warning(f"databases={kwargs.get('databases')}", id="gateway.W001")]
+        return [*super().check(**kwargs), *found]
+
+
+def test_configured_backends_are_asked_for_their_checks(production):
+    production.CIAM_OTP = {**production.CIAM_OTP, "SMS_BACKEND": f"{__name__}.GatewayBackend"}
+    production.CIAM_OTP["GATEWAY"] = {"URL": "https://sms.example.net"}
+    assert [m.msg for m in check_settings()] == ["databases=None"]  # GATEWAY is not E002
+    assert [m.msg for m in otp_checks.check_settings(databases=["default"])] == [
+        "databases=['default']"
+    ]
+
+
+def test_a_key_no_backend_claims_is_unknown(production):
+    production.CIAM_OTP = {**production.CIAM_OTP, "GATEWAY": {}}
+    assert ids(check_settings()) == {"ciam_otp.E002"}
+
+
+def test_a_shipped_backends_key_is_known_whichever_backend_is_configured(production):
+    production.CIAM_OTP = {**production.CIAM_OTP, "TENCENT_SMS": {"REGION": None}}
+    assert check_settings() == []  # neither E002 nor the Tencent checks (not configured)
+
+
+def test_core_check_and_settings_modules_name_no_provider():
+    """Providers are reached through the configured classes only (issue 13)."""
+    package = Path(otp_checks.__file__).parent
+    for name in ("checks.py", "conf.py", "apps.py", "backends/loading.py", "backends/settings.py"):
+        source = (package / name).read_text(encoding="utf-8")
+        imported = [
+            getattr(node, "module", None) or alias.name
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        ]
+        assert not [m for m in imported if m and re.search(r"\b(sms|email)\b", m)], name
+        # Prose may cite a provider's practice ("Tencent Cloud SMS's defaults"); code may not.
+        code = re.sub(r"#.*|\"\"\".*?\"\"\"", "", source, flags=re.S)
+        assert "tencent" not in code.lower(), name

@@ -12,12 +12,18 @@ as :class:`BackendMisconfigured`; anything else as transient.
 
 ``send()`` returns the provider's message id, or an :class:`Accepted` when the
 provider says more (what it billed).
+
+Each backend reads its own settings (:func:`~django_ciam_otp.backends.settings.backend_setting`,
+keyword arguments first) and answers for its own system checks (:meth:`BaseBackend.check`),
+as django-anymail's ESP backends do, so the core names no provider.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from django.core import checks
 
 
 @dataclass(frozen=True)
@@ -111,10 +117,34 @@ class BackendMisconfigured(PermanentDeliveryError):
 
 
 class BaseBackend:
-    """Common constructor for SMS and email backends."""
+    """Common constructor, settings and checks hook of SMS and email backends.
+
+    A subclass takes its options as keyword arguments and reads each with
+    :func:`~django_ciam_otp.backends.settings.backend_setting`, which pops it;
+    what is left reaches this constructor and stays in ``options``.
+    """
+
+    #: The ``CIAM_OTP`` key holding this backend's own settings dict (``"TENCENT_SMS"``),
+    #: or ``None`` when it has none. ``manage.py check`` accepts the key (no
+    #: ``ciam_otp.E002``) and ``backend_setting`` reads the backend's settings from it.
+    settings_key: ClassVar[str | None] = None
+    #: ``False`` for backends that only show or keep messages (console, locmem): with
+    #: one as the SMS backend, ``check --deploy`` reports ``ciam_otp.W011``.
+    delivers: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
         self.options = kwargs
+
+    @classmethod
+    def check(cls, **kwargs: Any) -> list[checks.CheckMessage]:
+        """This backend's system checks, run by ``manage.py check`` while it is configured.
+
+        Like Django's ``Model.check()``: the core calls it for each configured
+        backend class, with ``databases`` (``None`` unless ``check --database``
+        or ``migrate``), so a check that reads the database looks at it only then.
+        Subclasses extend the list from ``super().check(**kwargs)``.
+        """
+        return []
 
     def send(self, message: OTPMessage) -> str | Accepted:
         """Deliver ``message``; return the provider's message id (or ``""``), or an ``Accepted``."""

@@ -18,8 +18,8 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.utils import DNS_NAME
 
 from ... import rendering
-from ...conf import otp_settings
 from ..base import BaseBackend, OTPMessage, PermanentDeliveryError, TransientDeliveryError
+from ..settings import backend_setting
 
 
 class EmailBackend(BaseBackend):
@@ -35,19 +35,16 @@ class EmailBackend(BaseBackend):
     the token.
     """
 
-    def __init__(
-        self,
-        *,
-        from_email: str | None = None,
-        email_backend: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, email_backend: str | None = None, **kwargs: Any) -> None:
+        self.from_email: str | None = backend_setting(
+            "from_email", backend=self, kwargs=kwargs, setting="EMAIL_FROM", default=None
+        )
         super().__init__(**kwargs)
-        self.from_email = from_email
         self.email_backend = email_backend
 
     def get_from_email(self) -> str:
-        return self.from_email or otp_settings.EMAIL_FROM or settings.DEFAULT_FROM_EMAIL
+        """``from_email`` or ``CIAM_OTP["EMAIL_FROM"]`` (read at construction), else Django's."""
+        return self.from_email or settings.DEFAULT_FROM_EMAIL
 
     def build_message(self, message: OTPMessage) -> EmailMultiAlternatives:
         subject, text, html = rendering.render_email(message)
@@ -77,7 +74,7 @@ class EmailBackend(BaseBackend):
 
     def describe(self) -> str:
         """This backend, the Django email backend behind it and, for SMTP, its host and port."""
-        path = self.email_backend or getattr(settings, "EMAIL_BACKEND", "")
+        path = self.email_backend or str(getattr(settings, "EMAIL_BACKEND", "") or "")
         where = f"{super().describe()} via {path}"
         if "smtp" in path.lower():
             host = getattr(settings, "EMAIL_HOST", "")

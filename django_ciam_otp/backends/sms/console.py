@@ -23,6 +23,8 @@ class SMSBackend(BaseSMSBackend):
     Celery worker with the threads pool) from interleaving on the stream.
     """
 
+    delivers = False  # writes codes into a log, delivers nothing: ciam_otp.W011 in production
+
     def __init__(self, *, stream: TextIO | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._stream = stream

@@ -25,11 +25,15 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from ...conf import otp_settings
 from ..base import OTPMessage, TransientDeliveryError
+from ..settings import backend_setting
 from .base import BaseSMSBackend
+
+#: Where the directory is set, for the error and the check that name it.
+SETTING = "SMS_FILE_PATH"
 
 
 class SMSBackend(BaseSMSBackend):
@@ -38,9 +42,11 @@ class SMSBackend(BaseSMSBackend):
     Returns the file name as the provider message id.
     """
 
-    def __init__(self, *, file_path: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
+        path: str | os.PathLike[str] = backend_setting(
+            "file_path", backend=self, kwargs=kwargs, setting=SETTING
+        )
         super().__init__(**kwargs)
-        path = file_path if file_path is not None else otp_settings.SMS_FILE_PATH
         if not path:
             raise ImproperlyConfigured(
                 "The filebased SMS backend needs a directory: set CIAM_OTP['SMS_FILE_PATH']."
@@ -60,6 +66,23 @@ class SMSBackend(BaseSMSBackend):
             ) from exc
         if not os.access(self.file_path, os.W_OK):
             raise ImproperlyConfigured(f"The SMS directory {self.file_path} is not writable.")
+
+    @classmethod
+    def check(cls, **kwargs: Any) -> list[checks.CheckMessage]:
+        """E008: no directory, so every message would fail (a subclass may supply one)."""
+        messages = super().check(**kwargs)
+        try:
+            path = backend_setting("file_path", backend=cls, kwargs={}, setting=SETTING)
+        except ImproperlyConfigured:
+            path = None
+        if not path:
+            messages.append(
+                checks.Error(
+                    "The filebased SMS backend needs CIAM_OTP['SMS_FILE_PATH'].",
+                    id="ciam_otp.E008",
+                )
+            )
+        return messages
 
     def _new_file_name(self) -> str:
         now = dt.datetime.now(dt.UTC)

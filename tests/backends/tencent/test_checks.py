@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -258,9 +259,10 @@ def test_sms_auth_sources_are_checked_against_tencents_limits(configure: Configu
         ("ciam_otp.E111", "SMS auth source 'short'"),
     ]
     assert check_tencent_auth_sources(databases=None) == []  # plain `manage.py check`
-    # Registered with the database tag: `migrate` and `check --database default` run it.
-    ids = [m.id for m in checks.run_checks(databases=["default"], tags=[checks.Tags.database])]
+    # Through the backend's check() hook: `migrate` and `check --database default` run it, once.
+    ids = [m.id for m in checks.run_checks(databases=["default"])]
     assert ids.count("ciam_otp.E110") == 1
+    assert "ciam_otp.E110" not in [m.id for m in checks.run_checks()]
 
 
 def test_check_covers_subclasses(settings: Any, configure: Configure) -> None:
@@ -299,3 +301,21 @@ def test_the_backend_class_answers_for_its_checks(configure: Configure) -> None:
         "ciam_otp.E108",
         "ciam_otp.E110",
     ]
+
+
+@pytest.mark.django_db
+def test_checks_run_through_the_hook_only_while_the_backend_is_configured(
+    settings: Any, configure: Configure
+) -> None:
+    configure(REGION=None, SDK_APP_ID=None)
+
+    ids = [m.id for m in checks.run_checks()]
+    assert (ids.count("ciam_otp.E108"), ids.count("ciam_otp.E103")) == (1, 1)  # once each
+
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_BACKEND": "django_ciam_otp.backends.sms.locmem.SMSBackend",
+    }
+    ids = [m.id for m in checks.run_checks(databases=["default"], include_deployment_checks=True)]
+    assert not [i for i in ids if re.fullmatch(r"ciam_otp\.[EW]1\d\d", i or "")]
+    assert "ciam_otp.E002" not in ids  # the unused TENCENT_SMS is not an unknown key

@@ -10,13 +10,14 @@ template per code with ``SendSms`` (API 2021-01-11). The package:
   line), one table citing Tencent's pages;
 * :mod:`.sdk`: the SDK imported lazily, endpoints and regions, credentials
   (static keys or the SDK's default chain), one client per worker process;
+* :mod:`.templates`: which signature, template and parameters a number gets;
 * :mod:`.checks`: its system checks, ``ciam_otp.E101``–``ciam_otp.E112`` and
-  ``ciam_otp.W101``–``ciam_otp.W104``.
+  ``ciam_otp.W101``–``ciam_otp.W104``, run through ``SMSBackend.check()``.
 
-Settings live in ``CIAM_OTP["TENCENT_SMS"]`` (see ``conf.DEFAULTS`` and the
-settings reference). Neither the code nor the full phone number is ever logged
-or put in an error reason; the SDK's own debug records of calls that carry
-them are filtered out.
+Settings live in ``CIAM_OTP["TENCENT_SMS"]``, the backend's own: defaults in
+:mod:`.conf`, documented on the docs' SMS backends page. Neither the code nor
+the full phone number is ever logged or put in an error reason; the SDK's own
+debug records of calls that carry them are filtered out.
 """
 
 from __future__ import annotations

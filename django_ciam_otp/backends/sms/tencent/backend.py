@@ -9,9 +9,9 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 from django.core.cache import caches
+from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 
-from ....conf import DEFAULTS, otp_settings
 from ....crypto import mask_recipient
 from ...base import (
     Accepted,
@@ -21,8 +21,10 @@ from ...base import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from ...settings import backend_setting
 from ..base import BaseSMSBackend
-from . import sdk
+from . import checks, sdk
+from .conf import DEFAULTS, SETTINGS_KEY
 from .errors import (
     THIRTY_SECOND_LIMIT,
     THIRTY_SECOND_WINDOW,
@@ -31,85 +33,19 @@ from .errors import (
     network_code,
     wrapped_code,
 )
+from .templates import (
+    MAINLAND,
+    MAX_CODE_DIGITS,
+    pick,
+    region_of,
+    scope_settings,
+    template_id,
+    template_param_names,
+)
 
 logger = logging.getLogger("django_ciam_otp.backends.sms.tencent")
 
-MAINLAND = "CN"
-#: Names ``TEMPLATE_PARAMS`` may list, in the order of the template's ``{1}``, ``{2}``...
-TEMPLATE_PARAM_NAMES = ("code", "minutes", "seconds")
-#: "A verification-code template variable takes 0 to 6 digits"
-#: (InvalidParameterValue.TemplateParameterFormatError, errorcodes.py / api/382/52075).
-MAX_CODE_DIGITS = 6
-#: Keys an ``INTERNATIONAL`` entry may hold.
-INTERNATIONAL_KEYS = ("SIGN_NAME", "TEMPLATE_IDS", "TEMPLATE_PARAMS", "SENDER_ID")
 SESSION_CONTEXT = "otp_token:{}"
-
-
-def region_of(phone_number: str) -> str:
-    """ISO 3166 region of an E.164 number (``"CN"`` for the mainland), ``""`` if unknown."""
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(phone_number)) or ""
-    except phonenumbers.NumberParseException:
-        return ""
-
-
-def pick(value: Any, language: str) -> Any:
-    """``value``, or when it is a dict by language, the entry for ``language``.
-
-    Tried in turn: the language (``"zh-hans"``), its base (``"zh"``),
-    ``"default"``, then the site's ``LANGUAGE_CODE`` and its base.
-    """
-    if not isinstance(value, dict):
-        return value
-    fallback = str(getattr(settings, "LANGUAGE_CODE", "") or "").lower()
-    language = (language or "").lower()
-    for key in (language, language.split("-")[0], "default", fallback, fallback.split("-")[0]):
-        if key and value.get(key):
-            return value[key]
-    return None
-
-
-def scope_settings(config: dict[str, Any], region: str) -> dict[str, Any]:
-    """The signature, templates, parameters and Sender ID for numbers of ``region``.
-
-    Mainland numbers use the top-level settings. Any other region (Hong Kong,
-    Macao and Taiwan included: Tencent sends them "international" SMS) uses
-    ``INTERNATIONAL[region]`` over ``INTERNATIONAL["default"]`` (their
-    ``TEMPLATE_IDS`` merged key by key), never the mainland templates, which
-    Tencent refuses for them.
-    """
-    if region == MAINLAND:
-        return {
-            "SIGN_NAME": config.get("SIGN_NAME"),
-            "TEMPLATE_IDS": config.get("TEMPLATE_IDS") or {},
-            "TEMPLATE_PARAMS": config.get("TEMPLATE_PARAMS"),
-            "SENDER_ID": None,
-        }
-    international = config.get("INTERNATIONAL") or {}
-    base = international.get("default") or {}
-    own = international.get(region) or {}
-    return {
-        "SIGN_NAME": own.get("SIGN_NAME", base.get("SIGN_NAME")),
-        "TEMPLATE_IDS": {**(base.get("TEMPLATE_IDS") or {}), **(own.get("TEMPLATE_IDS") or {})},
-        "TEMPLATE_PARAMS": own.get(
-            "TEMPLATE_PARAMS", base.get("TEMPLATE_PARAMS", config.get("TEMPLATE_PARAMS"))
-        ),
-        "SENDER_ID": own.get("SENDER_ID", base.get("SENDER_ID")),
-    }
-
-
-def template_id(scope: dict[str, Any], usage: str, language: str) -> str | None:
-    """The approved template for ``usage`` (else ``"default"``) in ``language``."""
-    template_ids = scope.get("TEMPLATE_IDS") or {}
-    found = pick(template_ids.get(usage), language) or pick(template_ids.get("default"), language)
-    return str(found) if found else None
-
-
-def template_param_names(scope: dict[str, Any]) -> list[str]:
-    names = scope.get("TEMPLATE_PARAMS")
-    if names is None:
-        names = DEFAULTS["TENCENT_SMS"]["TEMPLATE_PARAMS"]
-    return list(names)
 
 
 class SMSBackend(BaseSMSBackend):
@@ -144,18 +80,18 @@ class SMSBackend(BaseSMSBackend):
     unclear try may come from another usage's code, in which case this code
     was not sent (the person asks again).
 
-    Settings: ``CIAM_OTP["TENCENT_SMS"]``; keyword arguments override them,
-    lower-cased (``sign_name=...``).
+    Settings: ``CIAM_OTP["TENCENT_SMS"]`` over :data:`.conf.DEFAULTS`; keyword
+    arguments override them, lower-cased (``SMSBackend(sign_name=..., region=...)``).
     """
 
+    settings_key = SETTINGS_KEY
+
     def __init__(self, **kwargs: Any) -> None:
-        keys = DEFAULTS["TENCENT_SMS"].keys()
-        overrides = {
-            key: kwargs.pop(key.lower()) for key in keys if kwargs.get(key.lower()) is not None
+        self.config: dict[str, Any] = {
+            key: backend_setting(key.lower(), backend=self, kwargs=kwargs, default=default)
+            for key, default in DEFAULTS.items()
         }
         super().__init__(**kwargs)
-        conf: dict[str, Any] = otp_settings.TENCENT_SMS
-        self.config: dict[str, Any] = {**DEFAULTS["TENCENT_SMS"], **conf, **overrides}
         self._sdk = sdk.import_sdk()
         # Settings no message can be sent with fail here, once, not per message.
         region = sdk.check_region(self.config.get("REGION"))
@@ -169,11 +105,13 @@ class SMSBackend(BaseSMSBackend):
             )
 
     @classmethod
-    def check(cls, **kwargs: Any) -> list[Any]:
-        """This backend's system checks (as Django's ``Model.check()``), for a generic caller."""
-        from .checks import check_tencent_auth_sources, check_tencent_settings
+    def check(cls, **kwargs: Any) -> list[CheckMessage]:
+        """``ciam_otp.E101``–``E112`` and ``W101``–``W104`` (:mod:`.checks`), while configured.
 
-        return [*check_tencent_settings(**kwargs), *check_tencent_auth_sources(**kwargs)]
+        With ``databases`` (``check --database``, ``migrate``) the SMS auth
+        sources are checked against Tencent's limits too.
+        """
+        return [*super().check(**kwargs), *checks.run(databases=kwargs.get("databases"))]
 
     def describe(self) -> str:
         return (

@@ -1,9 +1,11 @@
-"""System checks of the Tencent Cloud SMS backend, silent unless it is an SMS backend.
+"""System checks of the Tencent Cloud SMS backend, run through ``SMSBackend.check()``.
 
-``check_tencent_settings`` reads settings only (``manage.py check``);
-``check_tencent_auth_sources`` reads the SMS auth sources from the database
-and is registered with the ``database`` tag, so it runs with ``migrate`` and
-``manage.py check --database default``.
+The core asks each configured backend class for its checks, so these run only
+while this backend (or a subclass) is the SMS backend: :func:`run` is the hook's
+body. ``check_tencent_settings`` reads settings only (``manage.py check``);
+``check_tencent_auth_sources`` reads the SMS auth sources from the database,
+when Django passes ``databases`` (``migrate``, ``manage.py check --database
+default``). Both stay callable on their own, silent unless the backend is configured.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from django.core import checks
 from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
-from ....conf import DEFAULTS, otp_settings
+from ....conf import otp_settings
+from ...loading import configured_backends
+from ...settings import settings_section
 from . import sdk
-from .backend import (
+from .conf import DEFAULTS, SETTINGS_KEY
+from .templates import (
     INTERNATIONAL_KEYS,
     MAINLAND,
     MAX_CODE_DIGITS,
     TEMPLATE_PARAM_NAMES,
-    SMSBackend,
     pick,
     scope_settings,
     template_id,
@@ -35,29 +39,24 @@ HINT = 'Set it in CIAM_OTP["TENCENT_SMS"]; see the Tencent Cloud SMS console.'
 SECONDS_PER_MINUTE = 60
 
 
-def _configured_paths() -> list[str]:
-    paths: list[Any] = [otp_settings.SMS_BACKEND]
-    try:  # several backends in failover order, where the app has them
-        extra = otp_settings.SMS_BACKENDS
-    except AttributeError:
-        extra = None
-    for item in extra or []:
-        paths.append(item.get("BACKEND") if isinstance(item, dict) else item)
-    return [path for path in paths if isinstance(path, str) and path]
-
-
 def backend_configured() -> bool:
-    """Whether this backend (or a subclass of it) is one of the site's SMS backends."""
-    for path in _configured_paths():
-        if path == BACKEND_PATH:
-            return True
-        try:
-            backend = import_string(path)
-        except Exception:  # noqa: BLE001, S112 - a bad path is reported by the import check (E003)
-            continue
-        if isinstance(backend, type) and issubclass(backend, SMSBackend):
-            return True
-    return False
+    """Whether this backend (or a subclass of it) is one of the site's backends.
+
+    Told by the settings key it reads, so this module need not import the
+    backend (which imports it for its ``check()``).
+    """
+    return any(cls.settings_key == SETTINGS_KEY for cls in configured_backends())
+
+
+def run(databases: Any = None) -> list[checks.CheckMessage]:
+    """Every check of this backend; the auth sources too when ``databases`` is given."""
+    return [*_settings_checks(), *_auth_source_checks(databases)]
+
+
+def _conf() -> Any:
+    """``CIAM_OTP["TENCENT_SMS"]`` over the defaults; as written when it is not a dict."""
+    section = settings_section(SETTINGS_KEY)
+    return {**DEFAULTS, **section} if isinstance(section, dict) else section
 
 
 def _languages() -> list[str]:
@@ -80,10 +79,13 @@ def check_tencent_settings(app_configs: Any = None, **kwargs: Any) -> list[check
     """
     if not backend_configured():
         return []
-    conf = otp_settings.TENCENT_SMS
+    return _settings_checks()
+
+
+def _settings_checks() -> list[checks.CheckMessage]:
+    conf = _conf()
     if not isinstance(conf, dict):
         return [checks.Error('CIAM_OTP["TENCENT_SMS"] must be a dict.', id="ciam_otp.E107")]
-    conf = {**DEFAULTS["TENCENT_SMS"], **conf}
     errors: list[checks.CheckMessage] = []
     errors.extend(_check_shape(conf))
     errors.extend(_check_credentials(conf))
@@ -106,7 +108,7 @@ def check_tencent_settings(app_configs: Any = None, **kwargs: Any) -> list[check
 def _check_shape(conf: dict[str, Any]) -> list[checks.CheckMessage]:
     """E107: unknown keys, and values of the wrong kind."""
     problems: list[str] = []
-    unknown = sorted(set(conf) - set(DEFAULTS["TENCENT_SMS"]))
+    unknown = sorted(set(conf) - set(DEFAULTS))
     if unknown:
         problems.append(f"unknown keys {', '.join(map(str, unknown))}")
     problems.extend(_params_problems(conf.get("TEMPLATE_PARAMS"), "TEMPLATE_PARAMS"))
@@ -138,7 +140,7 @@ def _check_shape(conf: dict[str, Any]) -> list[checks.CheckMessage]:
     return [
         checks.Error(
             f'CIAM_OTP["TENCENT_SMS"]: {problem}.',
-            hint="See the TENCENT_SMS entry of the settings reference.",
+            hint="See the TENCENT_SMS settings on the docs' SMS backends page.",
             id="ciam_otp.E107",
         )
         for problem in problems
@@ -383,17 +385,19 @@ def _check_code_policy(conf: dict[str, Any]) -> list[checks.CheckMessage]:
     )
 
 
-@checks.register(checks.Tags.database)
 def check_tencent_auth_sources(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     """E110 / E111 / W102 for each enabled SMS auth source, when this backend is in use."""
     if not databases or not backend_configured():
         return []
-    conf = otp_settings.TENCENT_SMS
-    if not isinstance(conf, dict):
+    return _auth_source_checks(databases)
+
+
+def _auth_source_checks(databases: Any) -> list[checks.CheckMessage]:
+    conf = _conf()
+    if not databases or not isinstance(conf, dict):
         return []
-    conf = {**DEFAULTS["TENCENT_SMS"], **conf}
     if _params_problems(conf.get("TEMPLATE_PARAMS"), "") or not isinstance(
         conf.get("INTERNATIONAL") or {}, dict
     ):
