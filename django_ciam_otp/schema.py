@@ -15,6 +15,7 @@ the site mounts them.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -274,19 +275,28 @@ class OTPAutoSchema(AutoSchema):
         return "_".join(part for part in self.path.strip("/").split("/") if part)
 
 
+def is_otp_view(view_class: type) -> bool:
+    """Whether ``view_class`` is one of this app's endpoints (it carries :class:`OTPAutoSchema`)."""
+    return isinstance(inspect.getattr_static(view_class, "schema", None), OTPAutoSchema)
+
+
 def only_otp_endpoints(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[tuple[Any, ...]]:
     """drf-spectacular preprocessing hook: this app's views only, with clean paths.
 
     The URL patterns accept an optional trailing slash (``^otp/send/?$``); the
     schema names the canonical form. Other DRF views of the site stay out of
     this schema: it documents this app's contract, not the site.
-    """
-    from .views import OTPAPIView
 
+    This app's views are recognised by the :class:`OTPAutoSchema` they carry
+    (``OTPAPIView.schema``, inherited by every subclass), not by importing the
+    views: views.py imports this module, and the reverse import made a cycle.
+    ``getattr_static`` reads the class attribute without running DRF's
+    descriptor, which would bind the inspector to no view.
+    """
     selected = []
     for path, path_regex, method, callback in endpoints:
         view_class = getattr(callback, "cls", None)
-        if view_class is None or not issubclass(view_class, OTPAPIView):
+        if view_class is None or not is_otp_view(view_class):
             continue
         selected.append((path.rstrip("/?") or path, path_regex, method, callback))
     return selected

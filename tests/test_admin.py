@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.apps import apps
+from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
@@ -18,10 +20,18 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from django_ciam_otp import admin as otp_admin
 from django_ciam_otp import crypto
-from django_ciam_otp.admin import recipient_key
+from django_ciam_otp.admin.tokens import recipient_key
 from django_ciam_otp.flows.quotas import consume_quota
-from django_ciam_otp.models import AuthSource, OTPClient, OTPToken, Quota
+from django_ciam_otp.models import (
+    AuthSource,
+    BlockedPrefix,
+    OTPClient,
+    OTPToken,
+    Quota,
+    TestRecipient,
+)
 from tests.conftest import ApiClient, basic_auth
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +41,27 @@ OTHER_PHONE = "+8613912345678"
 EMAIL = "mike@example.com"
 SECRET_RE = re.compile(r'<code id="ciam-otp-client-secret(?:-\d+)?"[^>]*>([^<]+)</code>')
 CLIENT_ID_RE = re.compile(r'<code id="ciam-otp-client-id(?:-\d+)?"[^>]*>([^<]+)</code>')
+
+
+# --- registration -----------------------------------------------------------------------
+
+
+def test_importing_the_admin_package_registers_every_model_with_its_admin():
+    """The package's modules register on the default site as the single admin.py did."""
+    expected = {
+        AuthSource: otp_admin.AuthSourceAdmin,
+        OTPClient: otp_admin.OTPClientAdmin,
+        Quota: otp_admin.QuotaAdmin,
+        OTPToken: otp_admin.OTPTokenAdmin,
+        TestRecipient: otp_admin.TestRecipientAdmin,
+        BlockedPrefix: otp_admin.BlockedPrefixAdmin,
+    }
+    registered = {
+        model: type(admin.site.get_model_admin(model))
+        for model in apps.get_app_config("ciam_otp").get_models()
+        if admin.site.is_registered(model)
+    }
+    assert registered == expected
 
 
 # --- helpers --------------------------------------------------------------------------

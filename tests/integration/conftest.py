@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from .servers import (
+from tests.support.servers import (
     REPO,
     CeleryWorker,
     PostgresServer,

@@ -16,8 +16,9 @@ import urllib.request
 
 import pytest
 
+from tests.support.servers import require_module
+
 from .conftest import OTPClient
-from .servers import require_module
 
 pytestmark = pytest.mark.integration
 

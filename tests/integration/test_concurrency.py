@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from tests.support.servers import wait_until
+
 from .conftest import concurrently, delivered, e164, new_phone, send_sms
-from .servers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def test_client_limit_is_shared_by_every_server_process(
     stack_env, redis_cache, redis_broker, integration_root, make_client
 ):
     """A per-client limit of 10/m holds across two gunicorn masters (four processes)."""
-    from .servers import WebServer, running
+    from tests.support.servers import WebServer, running
 
     env = stack_env(
         cache=redis_cache.url + "/2",  # its own counters: the limit is global to the server

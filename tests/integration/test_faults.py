@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from tests.support.servers import PYTHON, REPO, wait_until
+
 from .conftest import (
     SHORT_SOURCE,
     delivered,
@@ -25,7 +27,6 @@ from .conftest import (
     send_sms,
 )
 from .fault_sms import key_for
-from .servers import PYTHON, REPO, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+from tests.support.servers import PYTHON, REPO, manage, wait_until
+
 from .conftest import delivered, e164, new_phone, post, send_sms
-from .servers import PYTHON, REPO, manage, wait_until
 
 pytestmark = pytest.mark.integration
 

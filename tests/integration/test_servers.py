@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .servers import find_binary, free_port, port_open, require_module
+from tests.support.servers import find_binary, free_port, port_open, require_module
 
 
 def test_missing_server_binary_fails_with_what_to_install():

@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 
+from tests.support.servers import PYTHON, REPO, manage, wait_until
+
 from .conftest import OTPClient, delivered, e164, new_phone, post, send_sms
-from .servers import PYTHON, REPO, manage, wait_until
 
 pytestmark = pytest.mark.integration
 

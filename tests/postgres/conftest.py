@@ -7,7 +7,7 @@ case folding can therefore find another person's account on PostgreSQL
 alone. The tests here call the Python API, the authentication backend and
 the views in this process, exactly as the fast suite does, with the
 ``default`` database on a throw-away PostgreSQL cluster
-(:class:`tests.integration.servers.PostgresServer`); pytest-django creates
+(:class:`tests.support.servers.PostgresServer`); pytest-django creates
 its test database there, migrates it once, and rolls each test back.
 
 The cluster's locale comes from ``CIAM_OTP_PG_LOCALE``:
@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.servers import PostgresServer
+from tests.support.servers import PostgresServer
 
 HERE = Path(__file__).resolve().parent
 LOCALE_ENV = "CIAM_OTP_PG_LOCALE"

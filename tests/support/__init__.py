@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites and the benchmarks (servers.py: real servers on loopback)."""
