@@ -4,8 +4,8 @@ SMS pumping sends codes to ranges of premium numbers that never verify. Three
 signals catch it early, before the provider's own defences:
 
 * **velocity** — many sends to numbers sharing a prefix (``PREFIX_LENGTH``
-  digits of the E.164 number) within minutes; counted with django-ratelimit
-  like every other limit (see ``ratelimits.py``);
+  digits of the E.164 number) within minutes; a rate limit like every other
+  (see ``ratelimits.py``);
 * **conversion** — sends to a prefix that are not followed by verifications.
   Sends and verifications are counted per prefix (and per client, for the
   dashboard) in time buckets in the shared cache; when a prefix with at least
@@ -18,14 +18,17 @@ signals catch it early, before the provider's own defences:
   many blocks, a few codes each, and never verify. A verified code in a
   blocked prefix lifts its block (the counters then judge the next send).
 
-On Redis the send's counters ride in the rate limits' round trip
-(:func:`send_counters`, ``ratelimits.count_send``): counted before the send
-and handed back with the recipient's hits when nothing is sent. Blocks are
-read from a per-process copy of the table (``snapshots.py``): a block or an
-unblock saved in another process applies within ``LOOKUP_CACHE_SECONDS``.
-While the cache is known to be down (``ratelimits.cache_is_down()``) the
-monitor neither counts nor reads: it waits for no timeout and never fails a
-send.
+The monitor declares what it counts with a send (:func:`watch`: the send
+buckets to bump, the sums and the distinct numbers to read) and the send's
+``CountPlan`` carries it beside the rate limits: one atomic round trip on
+Redis, the same plan on any other cache (``counters/``). It is counted before
+the send and handed back with the recipient's hits when nothing is sent;
+:func:`refusal` and :func:`record_send` read the result's fields by name.
+Blocks are read from a per-process copy of the table (``snapshots.py``): a
+block or an unblock saved in another process applies within
+``LOOKUP_CACHE_SECONDS``. While the cache is known to be down
+(``counters.cache_is_down()``) the monitor neither counts nor reads: it waits
+for no timeout and never fails a send.
 """
 
 from __future__ import annotations
@@ -33,14 +36,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from django.conf import settings
-from django.core.cache import caches
 from django.utils import timezone
 
-from . import crypto, ratelimits, signals, snapshots
+from . import counters, crypto, signals, snapshots
 from .conf import otp_settings
+from .counters import Bump, CountResult, Distinct, Sum, store
 from .exceptions import RateLimitExceeded
 from .models import BlockedPrefix
 
@@ -54,12 +58,8 @@ def phone_prefix(e164: str) -> str:
     return e164.lstrip("+")[: int(otp_settings.PREFIX_LENGTH)]
 
 
-def _cache():  # type: ignore[no-untyped-def]
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-
-
-def _monitor() -> dict:  # type: ignore[type-arg]
-    config: dict = otp_settings.CONVERSION_MONITOR  # type: ignore[type-arg]
+def _monitor() -> dict[str, Any]:
+    config: dict[str, Any] = otp_settings.CONVERSION_MONITOR
     return config
 
 
@@ -75,13 +75,6 @@ def blocked_error(prefix: str) -> RateLimitExceeded | None:
         retry_after=wait,
         description="Codes to numbers like this one are paused. Try again later.",
     )
-
-
-def check_blocked(prefix: str) -> None:
-    """Raise ``RateLimitExceeded`` while ``prefix`` is blocked by the conversion monitor."""
-    error = blocked_error(prefix)
-    if error is not None:
-        raise error
 
 
 # --- conversion counters ----------------------------------------------------------------
@@ -112,19 +105,15 @@ def _timeout() -> int:
 
 
 def _count(scope: str, kind: str) -> None:
-    if ratelimits.cache_is_down():  # each call would wait for a timeout
+    if counters.cache_is_down():  # each call would wait for a timeout
         return
-    key = _keys(scope, kind)[-1]
-    cache = _cache()
     try:
-        if not cache.add(key, 1, _timeout()):
-            cache.incr(key)
-    except Exception:  # noqa: BLE001 - monitoring must never fail a send
-        ratelimits.trip_breaker()
+        store.bump(_keys(scope, kind)[-1], _timeout())
+    except counters.CacheUnavailable:  # monitoring must never fail a verification
         logger.warning("conversion monitor could not count (cache unavailable)")
 
 
-def _sum(keys: list[str], values: dict[str, int]) -> int:
+def _sum(keys: list[str], values: Mapping[str, Any]) -> int:
     return sum(int(values.get(k) or 0) for k in keys)
 
 
@@ -133,28 +122,40 @@ def conversion(scope: str) -> Conversion:
 
     ``scope`` is ``prefix:<digits>`` or ``client:<pk>``.
     """
-    if ratelimits.cache_is_down():
+    if counters.cache_is_down():
         return Conversion(0, 0)
     sends_keys, verify_keys = _keys(scope, "s"), _keys(scope, "v")
     try:
-        values = _cache().get_many(sends_keys + verify_keys)
-    except Exception:  # noqa: BLE001
-        ratelimits.trip_breaker()
+        values = store.get_many(sends_keys + verify_keys)
+    except counters.CacheUnavailable:
         return Conversion(0, 0)
     return Conversion(sends=_sum(sends_keys, values), verifications=_sum(verify_keys, values))
 
 
-@dataclass(frozen=True)
-class SendCounters:
-    """The monitor's counters of one send, for ``ratelimits.count_send`` to bump and read."""
+#: The names of the monitor's sums in a count's result.
+SENDS = "prefix sends"
+VERIFICATIONS = "prefix verifications"
+VERIFIED_LATELY = "prefix verified lately"
 
-    counters: tuple[ratelimits.Counter, ...] = ()
-    #: The prefix's send buckets, verification buckets and "verified lately"
-    #: marker, each to be added up.
-    sums: tuple[tuple[str, ...], ...] = ()
-    #: The prefix's numbers in the window, in sets (the new-prefix cap).
-    distinct: tuple[ratelimits.Distinct, ...] = ()
-    #: The caps this send is held to, one per ``distinct`` (:func:`caps`).
+
+@dataclass(frozen=True)
+class Watch:
+    """What the monitor counts and reads with one send, declared before it is counted.
+
+    Its parts go into the send's ``CountPlan`` beside the rate limits, so on
+    Redis they ride in the same atomic round trip; :func:`refusal` and
+    :func:`record_send` then read the result's fields by name.
+    """
+
+    #: ``None`` when the monitor does not judge this send (no phone prefix, monitor off).
+    prefix: str | None = None
+    #: The client's and the prefix's send buckets: handed back with the recipient's hits.
+    bumps: tuple[Bump, ...] = ()
+    #: The prefix's sends and verifications in the window, and its "verified lately" marker.
+    sums: tuple[Sum, ...] = ()
+    #: The prefix's numbers in the window, in sets (the new-prefix caps), one per cap.
+    distinct: tuple[Distinct, ...] = ()
+    #: The caps this send is held to (:func:`caps`); each one's scope names its ``Distinct``.
     caps: tuple[tuple[str, int], ...] = ()
 
 
@@ -205,26 +206,28 @@ def caps(prefix: str, e164: str) -> tuple[tuple[str, int], ...]:
     return tuple(found)
 
 
-def send_counters(
-    prefix: str | None, client_pk: int, recipient_hash: str = "", e164: str = ""
-) -> SendCounters:
-    """What :func:`record_send` would count and add up, to do in the rate limits' round trip."""
+def watch(prefix: str | None, client_pk: int, recipient_hash: str = "", e164: str = "") -> Watch:
+    """The monitor's part of one send's count (see :class:`Watch`)."""
     if not _monitor().get("ENABLED", True):
-        return SendCounters()
+        return Watch()
     now = time.time()
     timeout = _timeout()
-    counters = [ratelimits.Counter(_keys(f"client:{client_pk}", "s", now)[-1], timeout)]
+    bumps = [Bump(_keys(f"client:{client_pk}", "s", now)[-1], timeout)]
     if prefix is None:
-        return SendCounters(tuple(counters))
+        return Watch(None, tuple(bumps))
     scope = f"prefix:{prefix}"
-    counters.append(ratelimits.Counter(_keys(scope, "s", now)[-1], timeout))
-    sums = (tuple(_keys(scope, "s", now)), tuple(_keys(scope, "v", now)), (_known_key(prefix),))
+    bumps.append(Bump(_keys(scope, "s", now)[-1], timeout))
+    sums = (
+        Sum(SENDS, tuple(_keys(scope, "s", now))),
+        Sum(VERIFICATIONS, tuple(_keys(scope, "v", now))),
+        Sum(VERIFIED_LATELY, (_known_key(prefix),)),
+    )
     limits = caps(prefix, e164) if recipient_hash else ()
     distinct = []
     for counted_scope, cap in limits:
         numbers = tuple(_keys(counted_scope, "n", now))
-        distinct.append(ratelimits.Distinct(numbers[-1], recipient_hash, timeout, cap, numbers))
-    return SendCounters(tuple(counters), sums, tuple(distinct), limits)
+        distinct.append(Distinct(counted_scope, recipient_hash, numbers[-1], numbers, cap, timeout))
+    return Watch(prefix, tuple(bumps), sums, tuple(distinct), limits)
 
 
 def _over_the_line(stats: Conversion) -> bool:
@@ -232,19 +235,12 @@ def _over_the_line(stats: Conversion) -> bool:
     return stats.sends >= int(config["MIN_SENDS"]) and stats.ratio < float(config["MIN_RATIO"])
 
 
-def refusal(
-    prefix: str | None,
-    recipient_hash: str,
-    counted: list[int] | None,
-    numbers: list[int] | None,
-    limits: tuple[tuple[str, int], ...] = (),
-) -> RateLimitExceeded | None:
+def refusal(watch: Watch, result: CountResult | None) -> RateLimitExceeded | None:
     """The monitor's refusal of a send that passed every limit, or ``None``.
 
-    ``counted`` and ``numbers`` are what ``ratelimits.count_send`` read in the
-    atomic script that counted this send (the sums and distinct counts of
-    :func:`send_counters`); ``None`` when the cache is not Redis, and then
-    they are read here (best effort: not atomic).
+    ``result`` is what counting this send found (``None``: nothing was
+    counted, the cache is down): the sums and distinct counts ``watch``
+    asked for, with this send already in them.
 
     Two refusals:
 
@@ -255,7 +251,8 @@ def refusal(
       while the window still holds the sends that caused it. The block is
       (re)written, which also refreshes this process's copy. So, across any
       number of processes and concurrent sends, at most ``MIN_SENDS`` codes
-      reach a prefix that never verifies in a window.
+      reach a prefix that never verifies in a window (on Redis, where the
+      count is atomic).
     * **an unproven prefix.** A prefix with no verified code in the last
       ``PREFIX_MEMORY`` seconds gets codes for at most ``NEW_PREFIX_NUMBERS``
       different numbers per window (and, while :func:`under_attack`, each
@@ -265,105 +262,45 @@ def refusal(
       people verify. Counting numbers, not sends, lets a person whose code is
       slow ask again without closing their block to their neighbours.
     """
-    if prefix is None or not _monitor().get("ENABLED", True):
+    prefix = watch.prefix
+    if prefix is None or result is None or SENDS not in result.sums:
         return None
-    if counted is None:  # this send is counted after it was made (record_send)
-        before = conversion(f"prefix:{prefix}")
-    elif len(counted) >= 2:
-        before = Conversion(sends=counted[0] - 1, verifications=counted[1])
-    else:
-        before = Conversion(sends=0, verifications=0)
-    if before.sends:
-        if _over_the_line(before):
-            block_prefix(prefix, before)
-            return blocked_error(prefix) or RateLimitExceeded(
-                retry_after=int(_monitor()["COOLDOWN"]),
-                description="Codes to numbers like this one are paused. Try again later.",
-            )
-    if not limits:
+    before = Conversion(sends=result.sums[SENDS] - 1, verifications=result.sums[VERIFICATIONS])
+    if before.sends and _over_the_line(before):
+        block_prefix(prefix, before)
+        return _paused(prefix)
+    if not watch.caps or result.sums[VERIFIED_LATELY]:  # none, or a code to it was verified
         return None
-    if counted is None:
-        if _known_here(prefix):
-            return None
-        counts = [_numbers_here(scope, recipient_hash, cap) for scope, cap in limits]
-    else:
-        if len(counted) < 3 or counted[2]:  # a code to it was verified lately
-            return None
-        counts = list(numbers or [])
-    over = [(scope, cap) for (scope, cap), count in zip(limits, counts, strict=True) if count > cap]
+    over = [(scope, cap) for scope, cap in watch.caps if result.distinct[scope] > cap]
     if not over:
         return None
     days = int(_monitor().get("PREFIX_MEMORY") or 0) // 86400
-    cap = over[0][1]
-    where = "numbers" if over[0][0].startswith("prefix:") else "neighbouring numbers"
-    stats = Conversion(sends=counted[0] - 1 if counted else cap, verifications=0)
+    scope, cap = over[0]
+    where = "numbers" if scope.startswith("prefix:") else "neighbouring numbers"
     block_prefix(
         prefix,
-        stats,
+        Conversion(sends=before.sends, verifications=0),
         reason=f"codes to {cap} {where}, none verified; no code to it verified in {days} days",
     )
+    return _paused(prefix)
+
+
+def _paused(prefix: str) -> RateLimitExceeded:
     return blocked_error(prefix) or RateLimitExceeded(
         retry_after=int(_monitor()["COOLDOWN"]),
         description="Codes to numbers like this one are paused. Try again later.",
     )
 
 
-def _known_here(prefix: str) -> bool:
-    """Whether a code to ``prefix`` was verified lately, on a cache without Lua."""
-    if ratelimits.cache_is_down():
-        return True
-    try:
-        return bool(_cache().get(_known_key(prefix)))
-    except Exception:  # noqa: BLE001 - monitoring must never fail a send
-        ratelimits.trip_breaker()
-        return True
+def record_send(prefix: str | None, result: CountResult | None) -> None:
+    """After a send: block ``prefix`` when its conversion, counted with this send, fell too low.
 
-
-def _numbers_here(scope: str, recipient_hash: str, cap: int) -> int:
-    """Numbers of ``scope`` in the window, this one included, on a cache without Lua.
-
-    Like the Redis script: the number is kept only when there is room under ``cap``.
+    ``result`` is the send's count (``None``: nothing was counted, the cache
+    is down), which already holds this send: nothing is left to count here.
     """
-    if ratelimits.cache_is_down():
-        return 0
-    keys = _keys(scope, "n")
-    cache = _cache()
-    try:
-        values = cache.get_many(keys)
-        seen: set[str] = set()
-        for key in keys:
-            seen |= set(values.get(key) or ())
-        if recipient_hash in seen:
-            return len(seen)
-        if len(seen) < cap:
-            current = set(values.get(keys[-1]) or ())
-            cache.set(keys[-1], current | {recipient_hash}, _timeout())
-    except Exception:  # noqa: BLE001 - monitoring must never fail a send
-        ratelimits.trip_breaker()
-        logger.warning("conversion monitor could not count numbers (cache unavailable)")
-        return 0
-    return len(seen) + 1
-
-
-def record_send(prefix: str | None, client_pk: int, counted: list[int] | None = None) -> None:
-    """Count a send; block the prefix when its conversion has fallen too low.
-
-    ``counted``: the prefix's sends and verifications in the window (the sums
-    of :func:`send_counters`) after ``ratelimits.count_send`` counted this
-    send, so nothing is left to count here; ``None`` counts and reads now.
-    """
-    if not _monitor().get("ENABLED", True):
+    if prefix is None or result is None or SENDS not in result.sums:
         return
-    if counted is None:
-        _count(f"client:{client_pk}", "s")
-        if prefix is None:
-            return
-        _count(f"prefix:{prefix}", "s")
-        stats = conversion(f"prefix:{prefix}")
-    elif prefix is None or len(counted) < 2:
-        return
-    else:
-        stats = Conversion(sends=counted[0], verifications=counted[1])
+    stats = Conversion(sends=result.sums[SENDS], verifications=result.sums[VERIFICATIONS])
     if _over_the_line(stats):
         block_prefix(prefix, stats)
 
@@ -396,12 +333,11 @@ def _lift(prefix: str) -> None:
 
 def _vouch(prefix: str) -> None:
     """A code to ``prefix`` was verified: lift the new-prefix cap for ``PREFIX_MEMORY`` seconds."""
-    if not _new_prefix_numbers() or ratelimits.cache_is_down():
+    if not _new_prefix_numbers() or counters.cache_is_down():
         return
     try:
-        _cache().set(_known_key(prefix), 1, int(_monitor().get("PREFIX_MEMORY") or 0) or None)
-    except Exception:  # noqa: BLE001 - monitoring must never fail a verification
-        ratelimits.trip_breaker()
+        store.set_value(_known_key(prefix), 1, int(_monitor().get("PREFIX_MEMORY") or 0) or None)
+    except counters.CacheUnavailable:  # monitoring must never fail a verification
         logger.warning("conversion monitor could not mark a prefix (cache unavailable)")
 
 
@@ -430,14 +366,13 @@ def unblock_prefix(prefix: str) -> int:
 
     Applies at once in this process and within ``LOOKUP_CACHE_SECONDS`` in the others.
     """
-    if not ratelimits.cache_is_down():
+    if not counters.cache_is_down():
         scope = f"prefix:{prefix}"
         try:  # a fresh start, or the old sends would block the prefix again at once
-            _cache().delete_many(_keys(scope, "s") + _keys(scope, "v") + _keys(scope, "n"))
-            _vouch(prefix)  # an admin vouches for it: no new-prefix cap either
-        except Exception:  # noqa: BLE001 - the block is lifted all the same
-            ratelimits.trip_breaker()
+            store.delete_many(_keys(scope, "s") + _keys(scope, "v") + _keys(scope, "n"))
+        except counters.CacheUnavailable:  # the block is lifted all the same
             logger.warning("could not reset the conversion counters of an unblocked prefix")
+        _vouch(prefix)  # an admin vouches for it: no new-prefix cap either
     lifted = BlockedPrefix.objects.filter(prefix=prefix, blocked_until__gt=timezone.now()).update(
         blocked_until=timezone.now()
     )

@@ -342,8 +342,9 @@ def test_test_recipients_refused_in_production(settings):
     assert "ciam_otp.E009" not in {m.id for m in run_checks(include_deployment_checks=True)}
 
 
-def test_blocked_prefix_check_is_a_rate_limit(db):
+def test_a_blocked_prefix_is_refused_as_a_rate_limit(db):
     abuse.block_prefix("861361234", abuse.Conversion(10, 0))
-    with pytest.raises(RateLimitExceeded):
-        abuse.check_blocked("861361234")
-    abuse.check_blocked("861391234")  # another prefix passes
+    error = abuse.blocked_error("861361234")
+    assert isinstance(error, RateLimitExceeded)
+    assert 3500 < error.retry_after <= 3601  # the rest of the cool-down
+    assert abuse.blocked_error("861391234") is None  # another prefix passes

@@ -19,7 +19,9 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from django_ciam_otp import crypto, delivery, flows, ratelimits, tasks
+from django_ciam_otp import counters, crypto, delivery, flows, ratelimits, tasks
+from django_ciam_otp.counters import CacheStore, CountPlan
+from django_ciam_otp.exceptions import SMSRateLimitExceeded
 from django_ciam_otp.models import DeliveryStatus, OTPToken, Quota
 
 pytestmark = pytest.mark.django_db
@@ -162,13 +164,22 @@ def test_retry_after_names_the_longest_window_that_refuses(api, api_client, sett
 def test_a_burst_of_refusals_leaves_the_longer_windows_alone(settings):
     """Refused hits are not counted in the hourly window even while they are in flight."""
     settings.CIAM_OTP = {**settings.CIAM_OTP, "SMS_RATE_LIMITS": ["1/30s", "5/h"]}
+
+    def send() -> ratelimits.SendCharge:
+        limits = ratelimits.send_limits(
+            None, client_pk=1, channel="sms", recipient_hash="h" * 64, usage="login"
+        )
+        return ratelimits.count_send(limits, CountPlan(limits.groups))
+
     with time_machine.travel(START, tick=False):
-        ratelimits.check_recipient(None, "sms", "h" * 64, "login", ratelimits.Charge())
-        with mock.patch.object(ratelimits.Charge, "refund"):  # as if refunds lagged behind
+        first = send()
+        hourly = first.recipient.keys[1]
+        with mock.patch.object(CacheStore, "refund"):  # as if refunds lagged behind
             for _ in range(10):
-                with pytest.raises(ratelimits.SMSRateLimitExceeded) as refused:
-                    ratelimits.check_recipient(None, "sms", "h" * 64, "login", ratelimits.Charge())
+                with pytest.raises(SMSRateLimitExceeded) as refused:
+                    send()
                 assert refused.value.retry_after <= 30
+        assert counters.counter_cache().get(hourly) == 1
 
 
 # --- the rate-limit cache goes away ------------------------------------------------------------
@@ -176,14 +187,12 @@ def test_a_burst_of_refusals_leaves_the_longer_windows_alone(settings):
 
 def test_dead_cache_fails_closed_and_is_not_asked_again_at_once(api, api_client, settings):
     body = {"usage": "signup", "phone_number": PHONE}
-    with mock.patch.object(
-        ratelimits, "get_usage", side_effect=ConnectionError("redis down")
-    ) as get_usage:
+    with mock.patch.object(CacheStore, "count", side_effect=ConnectionError("redis down")) as count:
         first = api.send(body, auth=api_client)
         second = api.send(body, auth=api_client)
     assert first.status_code == second.status_code == 503
     assert first.json()["error"] == "temporarily_unavailable"
-    assert get_usage.call_count == 1  # the second request did not wait for the cache
+    assert count.call_count == 1  # the second request did not wait for the cache
     assert not OTPToken.objects.exists()
 
     ratelimits.reset_breaker()  # BREAKER_SECONDS later
@@ -192,7 +201,7 @@ def test_dead_cache_fails_closed_and_is_not_asked_again_at_once(api, api_client,
 
 def test_dead_cache_fails_open_when_configured(api, api_client, settings, sms_outbox):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "RATE_LIMIT_FAIL_OPEN": True}
-    with mock.patch.object(ratelimits, "get_usage", side_effect=ConnectionError("redis down")):
+    with mock.patch.object(CacheStore, "count", side_effect=ConnectionError("redis down")):
         for n in range(2):
             response = api.send({"usage": "signup", "phone_number": PHONE}, auth=api_client)
             assert response.status_code == 200, response.content

@@ -1,9 +1,12 @@
-"""Step 4 of a send: every limit and the SMS-pumping monitor, in one round trip on Redis.
+"""Step 4 of a send: every limit and the SMS-pumping monitor in one count (one Redis round trip).
 
-Client, IP, recipient, blocked prefix, prefix, the monitor's counters and the
-"sent lately" marker. The caller's hits (client, IP) stay counted whatever
-happens next; the recipient's and the prefix's are handed back when nothing
-is sent.
+The rules declare what they count (``ratelimits.send_limits``: client, IP,
+recipient, blocked prefix, prefix; ``abuse.watch``: the monitor's counters),
+this step puts them in one ``CountPlan`` with the "sent lately" marker, runs
+it, and reads the result by name: a limit refuses, the monitor refuses, or the
+send goes on. The caller's hits (client, IP) stay counted whatever happens
+next; the recipient's, the prefix's and the monitor's are handed back when
+nothing is sent.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from django.http import HttpRequest
 
 from .. import abuse, crypto, identity, ratelimits
 from ..conf import otp_settings
+from ..counters import CountPlan, Marker
 from ..models import Channel, OTPClient
 from .eligibility import Eligibility
 from .shape import SendRequest
@@ -41,12 +45,7 @@ def count(
     """Count the send against every limit or raise the refusal (nothing is sent yet)."""
     recipient = ask.recipient
     prefix = phone_prefix_of(ask) if who.counted else None
-    monitor = (
-        abuse.send_counters(prefix, client.pk, recipient_hash, recipient.key)
-        if who.counted
-        else abuse.SendCounters()
-    )
-    charge = ratelimits.count_send(
+    limits = ratelimits.send_limits(
         request,
         client_pk=client.pk,
         channel=recipient.channel,
@@ -57,18 +56,26 @@ def count(
         usage=ask.usage,
         prefix=prefix,
         blocked=abuse.blocked_error(prefix) if prefix is not None else None,
-        counters=monitor.counters,
-        sums=monitor.sums,
-        marker=ratelimits.Counter(
+    )
+    watch = (
+        abuse.watch(prefix, client.pk, recipient_hash, recipient.key)
+        if who.counted
+        else abuse.Watch()
+    )
+    plan = CountPlan(
+        groups=limits.groups,
+        bumps=watch.bumps,
+        marker=Marker(
             sent_marker(client.pk, recipient_hash, ask.usage), otp_settings.TOKEN_TTL + 60
         ),
-        distinct=monitor.distinct,
+        sums=watch.sums,
+        distinct=watch.distinct,
     )
-    if who.counted:
-        blocked = abuse.refusal(prefix, recipient_hash, charge.sums, charge.distinct, monitor.caps)
-        if blocked is not None:
-            charge.recipient.refund()
-            raise blocked
+    charge = ratelimits.count_send(limits, plan)
+    blocked = abuse.refusal(watch, charge.result)
+    if blocked is not None:
+        charge.recipient.refund()
+        raise blocked
     return charge
 
 
@@ -77,4 +84,4 @@ def record(
 ) -> None:
     """After the send: the monitor learns of it (and may block the prefix)."""
     if who.counted:
-        abuse.record_send(phone_prefix_of(ask), client.pk, charge.sums)
+        abuse.record_send(phone_prefix_of(ask), charge.result)

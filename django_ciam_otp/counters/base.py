@@ -1,0 +1,43 @@
+"""The interface every counter store keeps, so rules never depend on which cache runs them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from .plan import CountPlan, CountResult
+
+
+class CacheUnavailable(Exception):
+    """The counter cache did not answer (or this process left it alone: see ``store``)."""
+
+
+class CounterStore(Protocol):
+    """Counts a :class:`CountPlan` and the few plain operations the monitor needs.
+
+    Stores raise whatever their client raises when the cache is down; the
+    module-level functions of ``counters.store`` turn that into
+    :class:`CacheUnavailable` and the per-process breaker, once for all stores.
+    """
+
+    def count(self, plan: CountPlan) -> CountResult:
+        """Execute ``plan`` (atomically where the store can) and report what it found."""
+        ...
+
+    def refund(self, keys: Sequence[str]) -> None:
+        """Decrement ``keys`` that still exist: an expired counter must not come back as -1."""
+        ...
+
+    def add(self, key: str, value: Any, ttl: int | None) -> bool:
+        """Set ``key`` only if it is absent; whether it was set."""
+        ...
+
+    def bump(self, key: str, ttl: int) -> None:
+        """Increment the plain counter ``key``, creating it with ``ttl`` when absent."""
+        ...
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, Any]: ...
+
+    def set(self, key: str, value: Any, ttl: int | None) -> None: ...
+
+    def delete_many(self, keys: Sequence[str]) -> None: ...

@@ -1,0 +1,130 @@
+"""``CacheStore``: any Django cache runs a :class:`CountPlan` with the plan's semantics.
+
+Best effort, not atomic: between two of its calls another process may count
+too. So each rate is incremented first and checked after (``count > limit``
+refuses), as django-ratelimit counts, rather than read first: two concurrent
+requests can never both pass a full counter, they can only both be refused.
+A refused phase then hands back what it incremented, so it counts nothing
+once its refusal is answered; the group's longer rates are only read once a
+shorter one refused. Redis runs the same plan in one atomic script
+(``redis.py``); ``tests/counters`` holds both to the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.cache.backends.base import BaseCache
+
+from .base import CacheUnavailable
+from .plan import CountPlan, CountResult, Distinct, LimitGroup, charged_keys
+
+
+class CacheStore:
+    """Counters in a Django cache (locmem, memcached, a database, a sharded Redis...)."""
+
+    def __init__(self, cache: BaseCache) -> None:
+        self.cache = cache
+
+    # --- one send ------------------------------------------------------------------------
+
+    def count(self, plan: CountPlan) -> CountResult:
+        counts: dict[str, tuple[int, ...]] = {g.name: (0,) * len(g.rates) for g in plan.groups}
+        refused = None
+        groups = list(plan.groups)
+        while groups and refused is None:
+            phase = [g for g in groups if g.phase == groups[0].phase]
+            groups = groups[len(phase) :]
+            counted: list[str] = []
+            for group in phase:
+                found, full = self._hit(group, counted)
+                counts[group.name] = found
+                if full:
+                    refused = group.name
+                    self.refund(counted)  # a refused phase counts nothing
+                    break
+            if refused is None:  # counted: report the counts after this hit, as the script does
+                for group in phase:
+                    counts[group.name] = tuple(n + 1 for n in counts[group.name])
+        caller, recipient = charged_keys(plan, refused)
+        if refused is not None:
+            return CountResult(refused, counts, caller_keys=caller, recipient_keys=recipient)
+        for bump in plan.bumps:
+            self.bump(bump.key, bump.ttl)
+        marker_was_set = True
+        if plan.marker is not None and self.cache.add(plan.marker.key, 1, plan.marker.ttl):
+            marker_was_set = False
+        elif plan.marker is not None:
+            self.cache.set(plan.marker.key, 1, plan.marker.ttl)  # as SET EX: a fresh lifetime
+        sums: dict[str, int] = {}
+        if plan.sums:
+            values = self.cache.get_many([k for total in plan.sums for k in total.keys])
+            for total in plan.sums:
+                sums[total.name] = sum(int(values.get(k) or 0) for k in total.keys)
+        distinct = {count.name: self._distinct(count) for count in plan.distinct}
+        return CountResult(None, counts, marker_was_set, sums, distinct, caller, recipient)
+
+    def _hit(self, group: LimitGroup, counted: list[str]) -> tuple[tuple[int, ...], bool]:
+        """Count ``group``, shortest window first: its counts as found, and whether it refuses.
+
+        The keys it incremented are appended to ``counted``.
+        """
+        if group.forced:
+            return (0,) * len(group.rates), True
+        found: list[int] = []
+        full = False
+        for rate in group.rates:
+            if full:  # only looking: the refusal's wait is the longest full window's
+                found.append(int(self.cache.get(rate.key) or 0))
+                continue
+            if self.cache.add(rate.key, 1, rate.ttl):
+                now = 1
+            else:
+                try:
+                    now = int(self.cache.incr(rate.key))
+                except ValueError:  # gone between the two calls, or the cache dropped both
+                    if not self.cache.add(rate.key, 1, rate.ttl):
+                        raise CacheUnavailable("cache refused the counter") from None
+                    now = 1
+            counted.append(rate.key)
+            found.append(now - 1)
+            full = now > rate.limit
+        return tuple(found), full
+
+    def _distinct(self, count: Distinct) -> int:
+        values = self.cache.get_many(list(count.union))
+        seen: set[str] = set()
+        for key in count.union:
+            seen |= set(values.get(key) or ())
+        if count.member in seen:
+            return len(seen)
+        if len(seen) < count.cap:
+            current = set(values.get(count.key) or ())
+            self.cache.set(count.key, current | {count.member}, count.ttl)
+        return len(seen) + 1
+
+    def refund(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            try:
+                self.cache.decr(key)
+            except ValueError:  # expired: nothing to hand back
+                pass
+
+    # --- plain operations (the conversion monitor's) -------------------------------------
+
+    def add(self, key: str, value: Any, ttl: int | None) -> bool:
+        return bool(self.cache.add(key, value, ttl))
+
+    def bump(self, key: str, ttl: int) -> None:
+        if not self.cache.add(key, 1, ttl):
+            self.cache.incr(key)
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, Any]:
+        return self.cache.get_many(list(keys))
+
+    def set(self, key: str, value: Any, ttl: int | None) -> None:
+        self.cache.set(key, value, ttl)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        self.cache.delete_many(list(keys))

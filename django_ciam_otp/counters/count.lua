@@ -1,0 +1,112 @@
+-- Counts one send's CountPlan atomically (django_ciam_otp/counters/plan.py has the rules).
+--
+-- The arguments are written by wire.encode and the answer read by wire.decode,
+-- the only Python that knows this layout.
+--
+-- ARGV[1]: integers separated by spaces (one argument is cheaper to encode and
+-- parse than forty):
+--   the number of limit groups, then per group its phase, its number of rates,
+--   1 if it refuses by itself (else 0), and per rate its limit and its key's
+--   lifetime;
+--   the number of bumps, then each one's lifetime;
+--   the marker's lifetime (0: no marker);
+--   the number of sums, then per sum its number of keys;
+--   the number of distinct counts, then per count its lifetime, its cap and
+--   its number of sets.
+-- ARGV[1 + d]: the member of distinct count d.
+-- KEYS: every rate's key (groups in order), the bumps, the marker (if any),
+-- the keys of each sum, then per distinct count the set to add to followed by
+-- the sets to count in.
+--
+-- Answer: the refusing group (its position, 0: none) and every rate's count
+-- (after counting it, or as found when its phase refused); then, when nothing
+-- refused, whether the marker was there (1 when there is no marker), each sum
+-- and each distinct count.
+local spec, a = {}, 1
+for v in string.gmatch(ARGV[1], '%S+') do spec[#spec + 1] = tonumber(v) end
+local function arg() local v = spec[a]; a = a + 1; return v end
+
+local groups, k = {}, 0
+for g = 1, arg() do
+  local phase, n, forced = arg(), arg(), arg()
+  local rates = {}
+  for r = 1, n do k = k + 1; rates[r] = {k, arg(), arg()} end
+  groups[g] = {phase, forced, rates}
+end
+local counts = {}
+for i = 1, k do counts[i] = 0 end
+
+-- Phase by phase: look at every group of the phase; the first that is full
+-- refuses and nothing of the phase is counted; else count the whole phase.
+local refused, g = 0, 1
+while g <= #groups and refused == 0 do
+  local last = g
+  while last < #groups and groups[last + 1][1] == groups[g][1] do last = last + 1 end
+  for h = g, last do
+    local full = groups[h][2] == 1
+    for _, rate in ipairs(groups[h][3]) do
+      local c = tonumber(redis.call('GET', KEYS[rate[1]]) or '0') or 0
+      counts[rate[1]] = c
+      if c >= rate[2] then full = true end
+    end
+    if full then refused = h; break end
+  end
+  if refused == 0 then
+    for h = g, last do
+      for _, rate in ipairs(groups[h][3]) do
+        local c = redis.call('INCR', KEYS[rate[1]])
+        if c == 1 then redis.call('EXPIRE', KEYS[rate[1]], rate[3]) end
+        counts[rate[1]] = c
+      end
+    end
+  end
+  g = last + 1
+end
+local result = {refused}
+for i = 1, k do result[i + 1] = counts[i] end
+if refused ~= 0 then return result end
+
+for _ = 1, arg() do
+  k = k + 1
+  local ttl = arg()
+  if redis.call('INCR', KEYS[k]) == 1 then redis.call('EXPIRE', KEYS[k], ttl) end
+end
+
+local marker_ttl = arg()
+if marker_ttl > 0 then
+  k = k + 1
+  result[#result + 1] = redis.call('EXISTS', KEYS[k])
+  redis.call('SET', KEYS[k], '1', 'EX', marker_ttl)
+else
+  result[#result + 1] = 1
+end
+
+for _ = 1, arg() do
+  local total = 0
+  for _ = 1, arg() do
+    k = k + 1
+    total = total + (tonumber(redis.call('GET', KEYS[k]) or '0') or 0)
+  end
+  result[#result + 1] = total
+end
+
+for d = 1, arg() do
+  local ttl, cap, n = arg(), arg(), arg()
+  k = k + 1
+  local target, member = KEYS[k], ARGV[1 + d]
+  local seen, count = false, 0
+  for _ = 1, n do
+    k = k + 1
+    if redis.call('SISMEMBER', KEYS[k], member) == 1 then seen = true end
+    count = count + redis.call('SCARD', KEYS[k])
+  end
+  if not seen then
+    if count < cap then
+      redis.call('SADD', target, member)
+      redis.call('EXPIRE', target, ttl)
+    end
+    count = count + 1
+  end
+  result[#result + 1] = count
+end
+return result

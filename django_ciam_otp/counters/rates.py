@@ -1,0 +1,91 @@
+"""Rates, windows and counter keys: this app's own, so no other library's release can move them.
+
+A rate is written as django-ratelimit writes it, so sites keep their
+settings: ``"<limit>/<period>"`` where the period is a unit (``s``, ``m``,
+``h``, ``d``) with an optional multiplier (``"1/30s"``, ``"5/h"``,
+``"3/3600s"``, ``"10/m"``, ``"100/d"``); a bare number is seconds.
+
+Windows are fixed, and staggered per counted value as django-ratelimit
+staggers them (``crc32(value) % period`` seconds after the period's edge), so
+the windows of a million recipients do not all end in the same second. A
+window is named by its last second ``w``: it still counts during ``w`` and is
+over at ``w + 1``, so the wait it imposes is ``w + 1 - int(now)`` whole
+seconds (:func:`wait_for`): obeyed to the second, a retry is counted in a new
+window.
+
+Counter keys (before the cache's own ``KEY_PREFIX`` and version)::
+
+    ciam_otp:rl:<group>:<limit>/<period>s:<window's last second>:<value>
+
+for example ``ciam_otp:rl:sms:5/3600s:1746087421:<recipient hash>:login``.
+The value is what the rule counts by; rules never put a plain address in it
+(recipients and IP addresses are keyed hashes).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+import zlib
+from collections.abc import Iterable
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .plan import Rate
+
+#: Seconds a counter outlives its longest possible window (as django-ratelimit's keys do).
+EXPIRATION_FUDGE = 5
+KEY_PREFIX = "ciam_otp:rl"
+
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@functools.lru_cache(maxsize=256)
+def parse_rate(text: str) -> tuple[int, int]:
+    """``"5/h"`` -> ``(5, 3600)``: the limit and the period in seconds."""
+    match = _RATE.match(text.strip())
+    if match is None:
+        raise ImproperlyConfigured(f"{text!r} is not a rate such as '5/h' or '1/30s'")
+    limit, multiplier, unit = match.groups()
+    period = _UNITS[unit] * (int(multiplier) if multiplier else 1)
+    if period <= 0:
+        raise ImproperlyConfigured(f"the period of the rate {text!r} must be at least one second")
+    return int(limit), period
+
+
+@functools.lru_cache(maxsize=128)
+def shortest_first(texts: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """``("5/h", "1/30s")`` -> ``((1, 30), (5, 3600))``: the order every rule is checked in."""
+    return tuple(sorted((parse_rate(t) for t in texts), key=lambda parsed: parsed[1]))
+
+
+def window_end(value: str, period: int, now: float | None = None) -> int:
+    """The last second of ``value``'s current window of ``period`` seconds (see the module)."""
+    ts = int(time.time() if now is None else now)
+    if period == 1:
+        return ts
+    end = ts - (ts % period) + (zlib.crc32(value.encode()) % period)
+    return end + period if end < ts else end
+
+
+def wait_for(window: int) -> int:
+    """Whole seconds until the window whose last second is ``window`` has surely ended."""
+    return max(1, window + 1 - int(time.time()))
+
+
+def counter_key(group: str, limit: int, period: int, window: int, value: str) -> str:
+    """The documented key of one counter (see the module)."""
+    return f"{KEY_PREFIX}:{group}:{limit}/{period}s:{window}:{value}"
+
+
+def rates_for(group: str, value: str, texts: Iterable[str]) -> tuple[Rate, ...]:
+    """The counters of ``value`` under ``texts``, shortest window first, in the current windows."""
+    now = time.time()
+    found = []
+    for limit, period in shortest_first(tuple(texts)):
+        window = window_end(value, period, now)
+        key = counter_key(group, limit, period, window, value)
+        found.append(Rate(limit, window, key, period + EXPIRATION_FUDGE))
+    return tuple(found)
