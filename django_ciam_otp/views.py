@@ -106,6 +106,16 @@ class OTPAPIView(APIView):
         response.exception = True
         return response
 
+    @staticmethod
+    def client(request: Request) -> OTPClient:
+        """The authenticated API client (``IsOTPClient`` let nothing else through)."""
+        # DRF's stubs type request.user as Django's users; here it is what
+        # BasicClientAuthentication returned.
+        client: object = request.user
+        if not isinstance(client, OTPClient):  # pragma: no cover - IsOTPClient refused it
+            raise InvalidClient()
+        return client
+
     def body(self, request: Request) -> dict[str, Any]:
         """The JSON object of the request, refused unless every string in it is valid Unicode.
 
@@ -157,18 +167,17 @@ class SendOTPView(OTPAPIView):
     """``POST /otp/send``: issue a code and return its ``otp_token``."""
 
     def post(self, request: Request) -> Response:
+        client = self.client(request)
         data = self.body(request)
         key = request.headers.get(idempotency.HEADER)
-        claim = (
-            idempotency.IdempotentRequest(request.user.pk, key, data) if key is not None else None
-        )
+        claim = idempotency.IdempotentRequest(client.pk, key, data) if key is not None else None
         if claim is not None:
             replay = claim.begin()
             if replay is not None:
                 return Response(replay.body, status=replay.status, headers=NO_STORE)
         try:
             result = flows.send_otp(
-                request.user,
+                client,
                 usage=data.get("usage"),
                 phone_number=data.get("phone_number"),
                 email=data.get("email"),
@@ -195,11 +204,13 @@ class VerifyOTPView(OTPAPIView):
     """``POST /otp/verify``: check a code against its ``otp_token``."""
 
     def post(self, request: Request) -> Response:
+        client = self.client(request)
         data = self.body(request)
         result = flows.verify_otp(
-            request.user,
-            data.get("otp_token"),
-            data.get("otp"),
+            client,
+            # Absent is refused like empty (flows.shape): "must be a non-empty string".
+            data.get("otp_token", ""),
+            data.get("otp", ""),
             phone_number=data.get("phone_number"),
             email=data.get("email"),
             usage=data.get("usage"),
