@@ -30,13 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import BaseCache, caches
 from django.core.mail import mail_admins
 from django.core.signals import setting_changed
 
 from . import ratelimits, signals
 from .conf import otp_settings
+from .counters.store import counter_cache
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +67,6 @@ class Stop:
         }
 
 
-def _cache() -> BaseCache:
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-
-
 def _key(channel: str) -> str:
     return f"ciam_otp:breaker:{channel}"
 
@@ -87,7 +82,7 @@ def trip(channel: str, backend: str, code: str, reason: str) -> Stop:
     _seen[channel] = (time.monotonic(), stop)
     if not ratelimits.cache_is_down():
         try:
-            _cache().set(_key(channel), stop.as_record(), int(_pause()) + 1)
+            counter_cache().set(_key(channel), stop.as_record(), int(_pause()) + 1)
         except Exception:  # noqa: BLE001 - this process stops anyway; others find out themselves
             ratelimits.trip_breaker()
             logger.warning("delivery stop not shared: cache unavailable")
@@ -121,7 +116,7 @@ def reset(channel: str) -> None:
     """Lift a stop now (an operator fixed the cause); other processes follow within seconds."""
     _seen.pop(channel, None)
     try:
-        _cache().delete(_key(channel))
+        counter_cache().delete(_key(channel))
     except Exception:  # noqa: BLE001 - it ends by itself when the pause is over
         logger.warning("delivery stop not lifted in the cache: cache unavailable")
 
@@ -138,7 +133,7 @@ def _read(channel: str) -> Stop | None:
     if ratelimits.cache_is_down():
         return None
     try:
-        record = _cache().get(_key(channel))
+        record = counter_cache().get(_key(channel))
     except Exception:  # noqa: BLE001 - an unreadable stop is no stop: sends fail on their own
         ratelimits.trip_breaker()
         return None
@@ -165,7 +160,7 @@ def _mail_once(stop: Stop) -> None:
     """One mail to ``ADMINS`` per backend and error code a day (the cache says who mailed)."""
     key = f"ciam_otp:breaker-mailed:{stop.channel}:{stop.backend}:{stop.code}"[:250]
     try:
-        first = _cache().add(key, 1, 86400)
+        first = counter_cache().add(key, 1, 86400)
     except Exception:  # noqa: BLE001 - better one mail too many than none
         first = True
     if not first:

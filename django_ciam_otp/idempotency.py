@@ -43,11 +43,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import BaseCache, caches
-
 from . import crypto
 from .conf import otp_settings
+from .counters.store import counter_cache
 from .exceptions import OTPError, TemporarilyUnavailable
 
 logger = logging.getLogger(__name__)
@@ -85,10 +83,6 @@ class Replay:
     body: dict[str, Any]
 
 
-def _cache() -> BaseCache:
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-
-
 def _fingerprint(client_pk: int, key: str, body: dict[str, Any]) -> str:
     """Keyed hash of a canonical encoding of (client, key, body).
 
@@ -118,7 +112,7 @@ class IdempotentRequest:
         A record that expired meanwhile or cannot be read is retried (see the
         module docstring); a few rounds lost to concurrent claims answer 409.
         """
-        cache = _cache()
+        cache = counter_cache()
         for _ in range(_ATTEMPTS):
             try:
                 claimed = cache.add(self.cache_key, self._record(_IN_FLIGHT), _IN_FLIGHT_TTL)
@@ -146,13 +140,13 @@ class IdempotentRequest:
         )
         record = self._record(_DONE, answer=answer)
         try:
-            _cache().set(self.cache_key, record, int(otp_settings.IDEMPOTENCY_TTL))
+            counter_cache().set(self.cache_key, record, int(otp_settings.IDEMPOTENCY_TTL))
         except Exception:  # noqa: BLE001 - the answer was given; a lost record only weakens replay
             logger.warning("idempotency record could not be stored (cache unavailable)")
 
     def release(self) -> None:
         try:
-            _cache().delete(self.cache_key)
+            counter_cache().delete(self.cache_key)
         except Exception:  # noqa: BLE001 - the claim expires by itself after _IN_FLIGHT_TTL
             logger.warning("idempotency claim could not be released (cache unavailable)")
 

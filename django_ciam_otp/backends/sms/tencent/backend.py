@@ -7,11 +7,10 @@ import time
 from typing import Any
 
 import phonenumbers
-from django.conf import settings
-from django.core.cache import caches
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 
+from ....counters.store import counter_cache
 from ....crypto import mask_recipient
 from ...base import (
     Accepted,
@@ -263,7 +262,7 @@ class SMSBackend(BaseSMSBackend):
         if message.token_id is None:
             return False
         try:
-            return bool(_cache().get(_unconfirmed_key(message.token_id)))
+            return bool(counter_cache().get(_unconfirmed_key(message.token_id)))
         except Exception:  # noqa: BLE001 - without the cache, the previous error decides
             return False
 
@@ -395,7 +394,9 @@ class SMSBackend(BaseSMSBackend):
         if message.token_id is None:
             return
         try:
-            _cache().set(_unconfirmed_key(message.token_id), 1, int(message.validity_seconds) + 120)
+            counter_cache().set(
+                _unconfirmed_key(message.token_id), 1, int(message.validity_seconds) + 120
+            )
         except Exception:  # noqa: BLE001 - the previous error still says it, once
             logger.warning("Tencent SMS: an unconfirmed try could not be noted in the cache")
 
@@ -403,7 +404,7 @@ class SMSBackend(BaseSMSBackend):
         if message.token_id is None:
             return
         try:
-            _cache().delete(_unconfirmed_key(message.token_id))
+            counter_cache().delete(_unconfirmed_key(message.token_id))
         except Exception:  # noqa: BLE001, S110 - it expires with the code
             pass
 
@@ -424,10 +425,6 @@ def wrapped_code_local(exc: BaseException) -> str:
     if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
         return "UnreadableAnswer"
     return "ClientNetworkError.Interrupted"
-
-
-def _cache() -> Any:
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 
 def _unconfirmed_key(token_id: int) -> str:
