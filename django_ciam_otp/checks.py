@@ -12,20 +12,19 @@ E101–E112), so this module names no provider.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import phonenumbers
 from django.conf import settings
 from django.core import checks
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .backends import loading
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME, otp_settings
+from .counters.rates import parse_rate
 
-_RATE = re.compile(r"^\d+/\d*[smhd]?$")
 _RATE_KEYS = (
     "SMS_RATE_LIMITS",
     "EMAIL_RATE_LIMITS",
@@ -42,6 +41,17 @@ def _error(msg: str, id_: int, hint: str | None = None) -> checks.Error:
 
 def _warning(msg: str, id_: int, hint: str | None = None) -> checks.Warning:
     return checks.Warning(msg, hint=hint, id=f"ciam_otp.W{id_:03d}")
+
+
+def _is_rate(rate: object) -> bool:
+    """Whether the counters can read ``rate`` (the parser they use, so "5/0s" fails here)."""
+    if not isinstance(rate, str):
+        return False
+    try:
+        parse_rate(rate)
+    except ImproperlyConfigured:
+        return False
+    return True
 
 
 @checks.register()
@@ -74,12 +84,11 @@ def check_settings(
                 )
     for name in _RATE_KEYS:
         rates = getattr(otp_settings, name)
-        if not isinstance(rates, list | tuple) or not all(
-            isinstance(r, str) and _RATE.match(r) for r in rates
-        ):
+        if not isinstance(rates, list | tuple) or not all(_is_rate(r) for r in rates):
             errors.append(
                 _error(
-                    f"{SETTINGS_NAME}['{name}'] must be a list of django-ratelimit rates.",
+                    f"{SETTINGS_NAME}['{name}'] must be a list of rates such as '5/h' "
+                    "(a count per period of at least one second).",
                     4,
                     hint='For example ["1/30s", "5/h", "10/d"]; an empty list turns the limit off.',
                 )

@@ -157,6 +157,8 @@ def test_checks_run_through_manage_py_check(production):
         ({"SMS_BACKEND": "no.such.Backend"}, "ciam_otp.E003"),
         ({"SMS_RATE_LIMITS": ["1 per minute"]}, "ciam_otp.E004"),
         ({"SMS_RATE_LIMITS": "1/30s"}, "ciam_otp.E004"),
+        ({"SMS_RATE_LIMITS": ["1/0s"]}, "ciam_otp.E004"),  # a period the counters cannot count
+        ({"IP_RATE_LIMITS": [30]}, "ciam_otp.E004"),
         ({"PHONE_REGIONS": ["XX"]}, "ciam_otp.E005"),
         ({"PHONE_REGIONS": []}, "ciam_otp.E005"),
         ({"TOKEN_TTL": 5}, "ciam_otp.E006"),
