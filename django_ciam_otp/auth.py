@@ -22,18 +22,15 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import functools
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote_plus
 
 from django.conf import settings
-from django.core.cache import caches
-from django.db import connections, router
+from django.db import router
 from django.http import HttpRequest
 from django.utils import timezone
 from django_ratelimit.core import get_usage
@@ -41,9 +38,10 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from . import crypto, ratelimits
+from . import crypto, ratelimits, sql
 from .clientip import client_ip
 from .conf import otp_settings
+from .counters.store import counter_cache
 from .exceptions import RateLimitExceeded
 from .models import OTPClient
 
@@ -82,23 +80,6 @@ def parse_basic_credentials(header: bytes) -> tuple[str, str]:
 # --- looking the client up: the same work for known and unknown ids -----------------------
 
 
-@functools.lru_cache(maxsize=8)
-def _lookup_sql(using: str) -> str:
-    """The statement of :func:`_client_or_decoy` for database ``using`` (its quoting)."""
-    meta = OTPClient._meta
-    quote = connections[using].ops.quote_name
-    col = {f.name: quote(f.column or f.name) for f in meta.concrete_fields}
-    table, pk, client_id = quote(meta.db_table), col["id"], col["client_id"]
-    # Names come from the model; the one value is a parameter. Both derived
-    # tables are read whatever the id: COALESCE over two scalar subqueries
-    # would skip the MIN() for known ids (PostgreSQL evaluates them lazily).
-    return (
-        f"SELECT {', '.join(col.values())} FROM {table} WHERE {pk} = ("  # noqa: S608
-        f"SELECT COALESCE(m.{pk}, f.{pk}) FROM (SELECT MIN({pk}) AS {pk} FROM {table}) f "
-        f"LEFT JOIN (SELECT {pk} FROM {table} WHERE {client_id} = %s) m ON 1 = 1)"
-    )
-
-
 def _client_or_decoy(client_id: str) -> OTPClient | None:
     """The client with ``client_id``, else the oldest client (a decoy), else ``None``.
 
@@ -112,7 +93,8 @@ def _client_or_decoy(client_id: str) -> OTPClient | None:
     ``None``, and then there is nothing to tell apart.
     """
     using = router.db_for_read(OTPClient)
-    for row in OTPClient.objects.db_manager(using).raw(_lookup_sql(using), [client_id]):
+    statement = sql.client_lookup(using, OTPClient)
+    for row in OTPClient.objects.db_manager(using).raw(statement, [client_id]):
         return row
     return None
 
@@ -163,10 +145,6 @@ class _Subject:
         return f"{prefix}{self.group}.blocked:{self.ident}"
 
 
-def _cache() -> Any:
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-
-
 class FailureThrottle:
     """The failure counters of one request: its IP address and, when it names one, its client_id.
 
@@ -204,7 +182,7 @@ class FailureThrottle:
         if not self.subjects or not self._cache_usable():
             return
         try:
-            found = _cache().get_many([subject.marker for subject in self.subjects])
+            found = counter_cache().get_many([subject.marker for subject in self.subjects])
         except Exception as exc:  # noqa: BLE001 - cache clients raise many types for "down"
             ratelimits.trip_breaker()
             logger.warning("authentication throttle skipped: cache unavailable (%s)", exc)
@@ -247,7 +225,7 @@ class FailureThrottle:
                 wait = max(wait, int(usage["time_left"]) + 1)
         if wait:
             until = int(time.time()) + wait
-            _cache().set(subject.marker, until, timeout=wait + 1)
+            counter_cache().set(subject.marker, until, timeout=wait + 1)
 
 
 class BasicClientAuthentication(BaseAuthentication):

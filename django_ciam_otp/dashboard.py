@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import BigIntegerField, Case, Count, F, Q, Sum, Value, When
+from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -22,7 +22,6 @@ from .models import (
     Quota,
     QuotaPeriod,
     TokenStatus,
-    period_start_for,
 )
 
 #: How many quotas the dashboard lists (the lowest remaining first).
@@ -155,30 +154,12 @@ def channel_stats(day_start: dt.datetime) -> list[ChannelStats]:
     return stats
 
 
-def _current_used(now: dt.datetime) -> Case:
-    """``used`` as it counts now, in SQL: zero once a daily or monthly period has rolled over."""
-    return Case(
-        When(
-            period=QuotaPeriod.DAILY,
-            period_start__lt=period_start_for(QuotaPeriod.DAILY, now),
-            then=Value(0),
-        ),
-        When(
-            period=QuotaPeriod.MONTHLY,
-            period_start__lt=period_start_for(QuotaPeriod.MONTHLY, now),
-            then=Value(0),
-        ),
-        default=F("used"),
-        output_field=BigIntegerField(),
-    )
-
-
 def quota_rows(now: dt.datetime, limit: int = QUOTA_ROWS) -> list[QuotaRow]:
     """The ``limit`` quotas with the fewest messages left: one query, sorted and cut in SQL."""
     period_labels = dict(QuotaPeriod.choices)
     channel_labels = dict(Channel.choices)
     rows = (
-        Quota.objects.annotate(used_now=_current_used(now))
+        Quota.objects.with_current_used(now)
         .annotate(left=Greatest(F("limit") - F("used_now"), Value(0)))
         .order_by("left", "client__name", "channel")
         .values(

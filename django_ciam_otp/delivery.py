@@ -19,7 +19,9 @@ task stays a thin wrapper. Guarantees:
 Cost: a delivery is two statements, each its own commit (the claim must be
 committed before the provider is called): one ``UPDATE … RETURNING`` that
 claims the token and loads the columns the message needs, and the ``UPDATE``
-recording the outcome. Only a claim that fails (already sent, claimed by a
+recording the outcome (``OTPToken.objects.claim_for_delivery()`` and
+``.mark_sent()``; every move of a token is an ``OTPToken.objects`` method,
+drawn in ``docs/token-states.md``). Only a claim that fails (already sent, claimed by a
 live worker, expired, not pending) reads the row to find out why. Databases
 without ``UPDATE … RETURNING`` (MySQL, SQLite < 3.35) read the row first.
 """
@@ -27,16 +29,12 @@ without ``UPDATE … RETURNING`` (MySQL, SQLite < 3.35) read the row first.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import random
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, router
-from django.db.models import F, Q
 from django.utils import timezone
 
 from . import breaker, crypto, signals
@@ -47,21 +45,15 @@ from .backends.base import (
     OTPMessage,
     PermanentDeliveryError,
 )
+from .backends.loading import get_backend
 from .conf import otp_settings
-from .flows.quotas import give_back_quota
-from .models import Channel, DeliveryStatus, OTPToken, TokenStatus
-from .sql import update_returning_supported as _update_returning_supported
+from .managers import FINISHED_DELIVERIES
+from .models import Channel, DeliveryStatus, OTPToken, Quota, TokenStatus
 
 logger = logging.getLogger(__name__)
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 20.0
-_FINISHED = (
-    DeliveryStatus.SENT,
-    DeliveryStatus.FAILED,
-    DeliveryStatus.SUPPRESSED,
-    DeliveryStatus.EXPIRED,
-)
 
 
 @dataclass(frozen=True)
@@ -81,160 +73,9 @@ def claim_lease() -> dt.timedelta:
     return dt.timedelta(seconds=otp_settings.DELIVERY_CLAIM_LEASE)
 
 
-def get_backend(channel: str) -> BaseBackend:
-    name = "SMS_BACKEND" if channel == Channel.SMS else "EMAIL_BACKEND"
-    backend_class = otp_settings.import_string(name)
-    backend: BaseBackend = backend_class()
-    return backend
-
-
 def backoff(attempt: int) -> float:
     """Full-jitter exponential backoff (AWS architecture blog), in seconds."""
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))  # noqa: S311
-
-
-# What the message, the outcome and a give-back need; the rest of the row stays
-# in the database (a signal receiver that reads another field loads it).
-_CLAIM_FIELDS = frozenset(
-    {
-        "id",
-        "token_hash",
-        "client",
-        "channel",
-        "usage",
-        "recipient_masked",
-        "code_expires_at",
-        "created_at",
-        "language",
-        "quota_consumed",
-        "delivery_attempts",
-        "delivery_error_code",
-    }
-)
-
-
-@dataclass(frozen=True)
-class _Statements:
-    """The two statements of a delivery, written once per database (names from the model)."""
-
-    claim: str
-    sent: str
-    attnames: tuple[str, ...]  # the fields the claim returns, in its order
-    cols: tuple[Any, ...]  # ... as column expressions, for the database's value converters
-
-
-@functools.lru_cache(maxsize=8)
-def _statements(alias: str, vendor: str) -> _Statements:
-    conn = connections[alias]
-    qn = conn.ops.quote_name
-    meta = OTPToken._meta
-    col = {f.name: qn(f.column or f.name) for f in meta.concrete_fields}
-    fields = tuple(f for f in meta.concrete_fields if f.name in _CLAIM_FIELDS)
-    table = qn(meta.db_table)
-    # Names come from the model; every value is a parameter.
-    claim = (
-        f"UPDATE {table} "  # noqa: S608
-        f"SET {col['delivery_status']} = %s, {col['delivery_started_at']} = %s "
-        f"WHERE {col['id']} = %s AND {col['status']} = %s AND {col['code_expires_at']} > %s "
-        f"AND ({col['delivery_status']} = %s "
-        f"OR ({col['delivery_status']} = %s AND {col['delivery_started_at']} < %s)) "
-        f"RETURNING {', '.join(col[f.name] for f in fields)}"
-    )
-    sent = (
-        f"UPDATE {table} "  # noqa: S608
-        f"SET {col['delivery_status']} = %s, {col['provider_message_id']} = %s, "
-        f"{col['fee']} = %s, {col['billed_region']} = %s, "
-        f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
-        f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', {col['sent_at']} = %s "
-        f"WHERE {col['id']} = %s"
-    )
-    cols = tuple(f.get_col(meta.db_table) for f in fields)
-    return _Statements(claim, sent, tuple(f.attname for f in fields), cols)
-
-
-def _claim(token_id: int, now: dt.datetime, lease: dt.timedelta) -> OTPToken | None:
-    """Claim a deliverable token in one statement; ``None`` if it is not claimable here.
-
-    One ``UPDATE … RETURNING`` does what a ``SELECT`` and the conditional
-    ``UPDATE`` did: it claims the token only if it is still pending, its code
-    still valid, and its delivery queued or held by a claim older than the
-    lease, and returns the columns of :data:`_CLAIM_FIELDS` as a (partly
-    loaded) ``OTPToken``. ``None`` on a database without ``UPDATE …
-    RETURNING`` too: the caller then takes the path that reads first.
-    """
-    using = router.db_for_write(OTPToken)
-    conn = connections[using]
-    if not _update_returning_supported(conn):
-        return None
-    sql = _statements(using, conn.vendor)
-    adapt = conn.ops.adapt_datetimefield_value
-    params = (
-        DeliveryStatus.SENDING,
-        adapt(now),
-        token_id,
-        TokenStatus.PENDING,
-        adapt(now),
-        DeliveryStatus.QUEUED,
-        DeliveryStatus.SENDING,
-        adapt(now - lease),
-    )
-    with conn.cursor() as cursor:
-        cursor.execute(sql.claim, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
-    for i, col, converters in _converters(conn, sql):  # as the ORM reads them
-        for convert in converters:
-            values[i] = convert(values[i], col, conn)
-    return OTPToken.from_db(using, sql.attnames, values)
-
-
-# The value converters of each connection (SQLite: datetimes, booleans; PostgreSQL: none).
-_CONVERTERS: weakref.WeakKeyDictionary[Any, list[tuple[int, Any, list[Any]]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _converters(conn: Any, sql: _Statements) -> list[tuple[int, Any, list[Any]]]:
-    try:
-        return _CONVERTERS[conn]
-    except KeyError:
-        found = [
-            (i, col, conn.ops.get_db_converters(col) + col.get_db_converters(conn))
-            for i, col in enumerate(sql.cols)
-        ]
-        _CONVERTERS[conn] = converters = [entry for entry in found if entry[2]]
-        return converters
-
-
-def _record_sent(token: OTPToken, accepted: Accepted) -> None:
-    using = router.db_for_write(OTPToken)
-    conn = connections[using]
-    fee = accepted.fee if accepted.fee is not None and 0 <= accepted.fee < 32768 else None
-    region = (accepted.region or "")[:8]
-    if not _update_returning_supported(conn):  # the same statement through the ORM
-        OTPToken.objects.filter(pk=token.pk).update(
-            delivery_status=DeliveryStatus.SENT,
-            provider_message_id=accepted.message_id[:128],
-            fee=fee,
-            billed_region=region,
-            delivery_attempts=F("delivery_attempts") + 1,
-            delivery_error="",
-            delivery_error_code="",
-            sent_at=timezone.now(),
-        )
-        return
-    params = (
-        DeliveryStatus.SENT,
-        accepted.message_id[:128],
-        fee,
-        region,
-        conn.ops.adapt_datetimefield_value(timezone.now()),
-        token.pk,
-    )
-    with conn.cursor() as cursor:
-        cursor.execute(_statements(using, conn.vendor).sent, params)
 
 
 def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | None:
@@ -245,7 +86,11 @@ def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | N
         payload: dict[str, Any] | None = crypto.unseal(envelope)
     except ValueError:
         payload = None
-    token = _claim(token_id, now, lease) if payload is not None else None
+    token = (
+        OTPToken.objects.claim_for_delivery(token_id, now=now, lease=lease)
+        if payload is not None
+        else None
+    )
     if token is not None and payload is not None:
         if payload.get("h") != token.token_hash[:16]:
             _mark_failed(token, "envelope could not be opened (hash key changed?)")
@@ -297,21 +142,17 @@ def _deliver_unclaimed(
     token = OTPToken.objects.filter(pk=token_id).first()
     if token is None:
         return _not_visible_yet(token_id, attempt) if payload and payload.get("w") else None
-    if token.delivery_status in _FINISHED:
+    if token.delivery_status in FINISHED_DELIVERIES:
         return None
     if token.status != TokenStatus.PENDING or now >= token.code_expires_at:
-        _finish_unsent(token, DeliveryStatus.EXPIRED, "not sent: code no longer usable")
+        OTPToken.objects.expire_unsent(token.pk, "not sent: code no longer usable")
+        Quota.objects.give_back(token)
         return None
     if payload is None or payload.get("h") != token.token_hash[:16]:
         _mark_failed(token, "envelope could not be opened (hash key changed?)")
         return None
 
-    claimed = OTPToken.objects.filter(
-        Q(delivery_status=DeliveryStatus.QUEUED)
-        | Q(delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - lease),
-        pk=token.pk,
-    ).update(delivery_status=DeliveryStatus.SENDING, delivery_started_at=now)
-    if not claimed:
+    if not OTPToken.objects.claim_read(token.pk, now=now, lease=lease):
         return _claimed_elsewhere(token.pk, now, lease)
     return _send(token, payload, attempt)
 
@@ -376,7 +217,9 @@ def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater 
         return _retry_or_fail(token, reason, attempt, code=code, at_least=wait)
 
     accepted = sent if isinstance(sent, Accepted) else Accepted(sent or "")
-    _record_sent(token, accepted)
+    OTPToken.objects.mark_sent(
+        token.pk, message_id=accepted.message_id, fee=accepted.fee, region=accepted.region or ""
+    )
     logger.info("OTP delivered: token %s to %s", token.pk, token.recipient_masked)
     return None
 
@@ -448,34 +291,22 @@ def _retry_or_fail(
     if attempt >= otp_settings.DELIVERY_MAX_RETRIES or countdown >= left - 1:
         _mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}")
         return None
-    OTPToken.objects.filter(pk=token.pk, delivery_status=DeliveryStatus.SENDING).update(
-        delivery_status=DeliveryStatus.QUEUED,
-        delivery_attempts=token.delivery_attempts + 1,
-        delivery_error=reason[:200],
-        delivery_error_code=code[:64],
-    )
+    OTPToken.objects.requeue_for_retry(token, reason=reason, code=code)
     logger.warning("OTP delivery for token %s will be retried: %s", token.pk, reason)
     return RetryLater(countdown)
 
 
 def _mark_failed(token: OTPToken, reason: str) -> None:
-    OTPToken.objects.filter(pk=token.pk).exclude(delivery_status=DeliveryStatus.SENT).update(
-        delivery_status=DeliveryStatus.FAILED,
-        delivery_error=reason[:200],
-    )
-    OTPToken.objects.filter(pk=token.pk, status=TokenStatus.PENDING).update(
-        status=TokenStatus.FAILED
-    )
-    give_back_quota(token)
+    """Failed for good: the token closes, its quota comes back, receivers hear why.
+
+    Not if another run sent the message meanwhile: its code stays verifiable.
+    """
+    if not OTPToken.objects.mark_failed(token.pk, reason):
+        logger.info("OTP delivery for token %s failed here but was sent elsewhere", token.pk)
+        return
+    Quota.objects.give_back(token)
     logger.error("OTP delivery failed for good: token %s: %s", token.pk, reason)
     signals.otp_delivery_failed.send(sender=OTPToken, token=token, reason=reason)
-
-
-def _finish_unsent(token: OTPToken, status: str, reason: str) -> None:
-    OTPToken.objects.filter(pk=token.pk).exclude(delivery_status__in=_FINISHED).update(
-        delivery_status=status, delivery_error=reason
-    )
-    give_back_quota(token)
 
 
 def expire_stale_deliveries() -> int:
@@ -488,19 +319,13 @@ def expire_stale_deliveries() -> int:
     lease), marks them expired and gives their quota back. The purge task runs
     it before deleting old tokens.
     """
-    now = timezone.now()
-    stale = OTPToken.objects.filter(
-        Q(delivery_status=DeliveryStatus.QUEUED)
-        | Q(delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - claim_lease()),
-        code_expires_at__lt=now,
-    ).only("pk", "client_id", "channel", "quota_consumed", "created_at", "delivery_status")
+    stale = OTPToken.objects.stale_deliveries(now=timezone.now(), lease=claim_lease())
     count = 0
     for token in stale.iterator():
-        closed = OTPToken.objects.filter(pk=token.pk, delivery_status=token.delivery_status).update(
-            delivery_status=DeliveryStatus.EXPIRED, delivery_error="not sent: expired in queue"
-        )
-        if closed:
-            give_back_quota(token)
+        if OTPToken.objects.expire_unsent(
+            token.pk, "not sent: expired in queue", was=token.delivery_status
+        ):
+            Quota.objects.give_back(token)
             count += 1
     if count:
         logger.warning("%d OTP deliveries expired before a worker sent them", count)

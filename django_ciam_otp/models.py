@@ -17,6 +17,32 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import crypto, identity
+from .managers import (
+    EPOCH,
+    DeliveryStatus,
+    OTPTokenQuerySet,
+    QuotaPeriod,
+    QuotaQuerySet,
+    RecipientThrottleQuerySet,
+    TokenStatus,
+    period_start_for,
+)
+
+__all__ = [
+    "AuthSource",
+    "BlockedPrefix",
+    "Channel",
+    "DeliveryStatus",
+    "OTPClient",
+    "OTPToken",
+    "Quota",
+    "QuotaPeriod",
+    "RecipientThrottle",
+    "TestRecipient",
+    "TokenStatus",
+    "Usage",
+    "period_start_for",
+]
 
 
 class Channel(models.TextChoices):
@@ -128,28 +154,11 @@ class OTPClient(models.Model):
         return crypto.hash_matches(crypto.PURPOSE_CLIENT_SECRET, raw_secret, self.secret_hash)
 
 
-class QuotaPeriod(models.TextChoices):
-    NONE = "none", _("No reset")
-    DAILY = "daily", _("Daily")
-    MONTHLY = "monthly", _("Monthly")
-
-
-def period_start_for(period: str, now: dt.datetime | None = None) -> dt.datetime:
-    """Start of the quota period containing ``now``, in the site's time zone."""
-    if period == QuotaPeriod.NONE:
-        return dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    local = timezone.localtime(now or timezone.now())
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == QuotaPeriod.MONTHLY:
-        start = start.replace(day=1)
-    return start
-
-
 class Quota(models.Model):
     """How many messages a client (or the whole site, ``client=None``) may send on a channel.
 
-    Consumption is one conditional UPDATE (see ``flows.quotas``), never a
-    read followed by a write, so concurrent sends can not over-send.
+    Consumption is one conditional UPDATE (``Quota.objects.consume()``), never
+    a read followed by a write, so concurrent sends can not over-send.
     """
 
     client = models.ForeignKey(
@@ -167,13 +176,13 @@ class Quota(models.Model):
         _("period"), max_length=8, choices=QuotaPeriod.choices, default=QuotaPeriod.NONE
     )
     used = models.PositiveBigIntegerField(_("used"), default=0)
-    period_start = models.DateTimeField(
-        _("period start"), default=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    )
+    period_start = models.DateTimeField(_("period start"), default=EPOCH)
     #: Highest alarm threshold (percent) already reported in ``alarm_period_start``'s period.
     alarm_level = models.PositiveSmallIntegerField(_("alarm level"), default=0, editable=False)
     alarm_period_start = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = QuotaQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("quota")
@@ -195,40 +204,30 @@ class Quota(models.Model):
         who = self.client or _("site-wide")
         return f"{who} · {self.get_channel_display()}"
 
+    def has_rolled_over(self, now: dt.datetime | None = None) -> bool:
+        """Whether this row's period is over, so its ``used`` no longer counts.
+
+        The row-by-row form of ``managers.rolled_over`` (the SQL one).
+        """
+        return self.period_start < period_start_for(self.period, now)
+
     @property
     def current_used(self) -> int:
         """``used`` as it counts now: zero once the period has rolled over."""
-        if self.period_start < period_start_for(self.period):
-            return 0
-        return self.used
+        return 0 if self.has_rolled_over() else self.used
 
     @property
     def remaining(self) -> int:
         return max(0, self.limit - self.current_used)
 
 
-class TokenStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    VERIFIED = "verified", _("Verified")
-    SUPERSEDED = "superseded", _("Superseded by a newer code")
-    LOCKED = "locked", _("Locked (too many attempts)")
-    FAILED = "failed", _("Delivery failed")
-
-
-class DeliveryStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
-    SUPPRESSED = "suppressed", _("Not sent (no account)")
-    EXPIRED = "expired", _("Not sent (expired in queue)")
-    TEST = "test", _("Not sent (test recipient)")
-
-
 class OTPToken(models.Model):
     """One issued code.
 
     The otp_token, the code and the recipient are stored only as keyed hashes.
+    ``status`` says whether the code can still be verified, ``delivery_status``
+    what happened to its message; ``OTPToken.objects`` moves both
+    (``docs/token-states.md``).
     """
 
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -276,6 +275,8 @@ class OTPToken(models.Model):
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
 
+    objects = OTPTokenQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("OTP token")
         verbose_name_plural = _("OTP tokens")
@@ -316,6 +317,8 @@ class RecipientThrottle(models.Model):
     failures = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecipientThrottleQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("recipient throttle")

@@ -1,13 +1,29 @@
-"""What the database behind a connection can do, for the few statements written by hand.
+"""Every statement written by hand, and what the database behind a connection can do.
 
-The hot paths (consuming quotas, claiming a delivery) use ``UPDATE …
-RETURNING`` to do in one round trip what the ORM does in two; other databases
-take the ORM's way.
+The ORM writes everything else. These are by hand because the ORM cannot say
+them: ``UPDATE … RETURNING`` does in one round trip what the ORM does in two
+(consuming quotas, claiming a delivery, and recording the sent outcome in the
+same style), and the client look-up must cost the same for known and unknown
+ids (``auth.py``). Databases without ``UPDATE … RETURNING`` (MySQL, SQLite
+< 3.35) take the ORM's way, in ``managers/``.
+
+Table and column names come from the model passed in and every value is a
+parameter. This module imports no model (the managers and ``auth.py`` pass
+theirs), so the model layer can use it without an import cycle. Statements
+are built once per database alias and model, then cached.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import weakref
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connections, router
+from django.db.models import Model, QuerySet
+
+_M = TypeVar("_M", bound=Model)
 
 
 def update_returning_supported(conn: Any) -> bool:
@@ -17,3 +33,138 @@ def update_returning_supported(conn: Any) -> bool:
     if conn.vendor == "sqlite":
         return bool(conn.Database.sqlite_version_info >= (3, 35))
     return False
+
+
+def write_alias(queryset: QuerySet[Any]) -> str:
+    """Where a write through ``queryset`` goes: its ``using()``, else the router's choice."""
+    chosen: str | None = getattr(queryset, "_db", None)  # Django's attribute; not in the stubs
+    return chosen or router.db_for_write(queryset.model)
+
+
+def _columns(alias: str, model: type[Model]) -> dict[str, str]:
+    """Each concrete field's quoted column, by field name."""
+    qn = connections[alias].ops.quote_name
+    return {f.name: qn(f.column or f.name) for f in model._meta.concrete_fields}
+
+
+def period_case(period_column: str) -> str:
+    """``CASE`` from a row's period to its current period's start.
+
+    Five parameters, from ``managers.states.period_case_params``: the same mapping
+    as ``managers.states.current_period_start``, for statements written by hand.
+    """
+    return f"CASE {period_column} WHEN %s THEN %s WHEN %s THEN %s ELSE %s END"
+
+
+@functools.lru_cache(maxsize=8)
+def quota_consume(alias: str, model: type[Model]) -> str:
+    """Count messages in every quota of a client (or site-wide) and channel, returning the counts.
+
+    A row whose period rolled over (``period_start`` before the current
+    period's start) starts again at the count. Parameters, in order: the
+    period ``CASE``'s five, the count for a rolled-over row, the count to
+    add, the ``CASE``'s five twice more, the client's pk, the channel.
+    Returns ``id, client_id, limit, used, period``.
+    """
+    col = _columns(alias, model)
+    current = period_case(col["period"])
+    rolled_over = f"{col['period_start']} < {current}"
+    return (
+        f"UPDATE {connections[alias].ops.quote_name(model._meta.db_table)} SET "  # noqa: S608
+        f"{col['used']} = CASE WHEN {rolled_over} THEN %s ELSE {col['used']} + %s END, "
+        f"{col['period_start']} = CASE WHEN {rolled_over} THEN {current} "
+        f"ELSE {col['period_start']} END "
+        f"WHERE ({col['client']} = %s OR {col['client']} IS NULL) AND {col['channel']} = %s "
+        f"RETURNING {col['id']}, {col['client']}, {col['limit']}, {col['used']}, {col['period']}"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def delivery_claim(alias: str, model: type[Model], fields: tuple[str, ...]) -> str:
+    """Claim a token for delivery if it is still deliverable, returning ``fields``.
+
+    Parameters: the claimed delivery status, the claim time, the pk, the
+    pending status, now (the code must still be valid), the queued status,
+    the claimed status and the lease cut-off (an older claim is over).
+    """
+    col = _columns(alias, model)
+    return (
+        f"UPDATE {connections[alias].ops.quote_name(model._meta.db_table)} "  # noqa: S608
+        f"SET {col['delivery_status']} = %s, {col['delivery_started_at']} = %s "
+        f"WHERE {col['id']} = %s AND {col['status']} = %s AND {col['code_expires_at']} > %s "
+        f"AND ({col['delivery_status']} = %s "
+        f"OR ({col['delivery_status']} = %s AND {col['delivery_started_at']} < %s)) "
+        f"RETURNING {', '.join(col[name] for name in fields)}"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def delivery_sent(alias: str, model: type[Model]) -> str:
+    """Record an accepted message: one attempt more, the last error cleared.
+
+    Parameters: the sent status, the provider's message id, fee, region, the
+    time sent, the pk.
+    """
+    col = _columns(alias, model)
+    return (
+        f"UPDATE {connections[alias].ops.quote_name(model._meta.db_table)} "  # noqa: S608
+        f"SET {col['delivery_status']} = %s, {col['provider_message_id']} = %s, "
+        f"{col['fee']} = %s, {col['billed_region']} = %s, "
+        f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
+        f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', {col['sent_at']} = %s "
+        f"WHERE {col['id']} = %s"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def client_lookup(alias: str, model: type[Model]) -> str:
+    """The client with the given ``client_id``, else the oldest client: one row either way.
+
+    Both derived tables are read whatever the id: ``COALESCE`` over two
+    scalar subqueries would skip the ``MIN()`` for known ids (PostgreSQL
+    evaluates them lazily), and the look-up must cost the same (``auth.py``).
+    One parameter: the ``client_id``.
+    """
+    col = _columns(alias, model)
+    table = connections[alias].ops.quote_name(model._meta.db_table)
+    pk, client_id = col["id"], col["client_id"]
+    return (
+        f"SELECT {', '.join(col.values())} FROM {table} WHERE {pk} = ("  # noqa: S608
+        f"SELECT COALESCE(m.{pk}, f.{pk}) FROM (SELECT MIN({pk}) AS {pk} FROM {table}) f "
+        f"LEFT JOIN (SELECT {pk} FROM {table} WHERE {client_id} = %s) m ON 1 = 1)"
+    )
+
+
+# For each connection and returned field list: the attnames, and the value converters the
+# columns need (SQLite: datetimes, booleans; PostgreSQL: none), found once.
+_Plan = tuple[list[str], list[tuple[int, Any, list[Any]]]]
+_PLANS: weakref.WeakKeyDictionary[Any, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
+
+
+def returned_instance(
+    alias: str, model: type[_M], fields: tuple[str, ...], row: Sequence[Any]
+) -> _M:
+    """The (partly loaded) instance of ``model`` a ``RETURNING`` of ``fields`` gave.
+
+    Values go through the database's converters, as the ORM reads them;
+    fields left out load on access, as after ``only()``.
+    """
+    conn = connections[alias]
+    plans = _PLANS.setdefault(conn, {})
+    plan = plans.get((model, fields))
+    if plan is None:
+        meta = model._meta
+        found = [meta.get_field(name) for name in fields]
+        cols = [field.get_col(meta.db_table) for field in found]  # type: ignore[union-attr]
+        converters = [
+            (i, col, conn.ops.get_db_converters(col) + col.get_db_converters(conn))
+            for i, col in enumerate(cols)
+        ]
+        attnames = [field.attname for field in found]  # type: ignore[union-attr]
+        plans[(model, fields)] = plan = (attnames, [c for c in converters if c[2]])
+    attnames, converters = plan
+    values = list(row)
+    for i, col, convert_all in converters:
+        for convert in convert_all:
+            values[i] = convert(values[i], col, conn)
+    return model.from_db(alias, attnames, values)

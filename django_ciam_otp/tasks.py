@@ -14,6 +14,7 @@ from celery import shared_task
 
 from . import delivery
 from .conf import otp_settings
+from .models import OTPToken
 
 
 @shared_task(
@@ -51,8 +52,6 @@ def purge_otp_tokens() -> int:
     First closes deliveries that never ran (tasks Celery dropped after their
     ``expires``), so their quota comes back even before the rows go.
     """
-    from .flows.provisioning import purge_expired_tokens
-
     delivery.expire_stale_deliveries()
     retention = dt.timedelta(seconds=int(otp_settings.TOKEN_RETENTION))
-    return purge_expired_tokens(older_than=retention)
+    return OTPToken.objects.purge_expired(older_than=retention)

@@ -21,7 +21,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_ciam_otp import crypto, delivery, flows, signals
+from django_ciam_otp import crypto, delivery, flows, signals, sql
 from django_ciam_otp.backends.base import (
     OTPMessage,
     PermanentDeliveryError,
@@ -55,7 +55,7 @@ class ScriptedBackend(LocmemBackend):
 @pytest.fixture(params=["returning", "read-first"])
 def claim_path(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "read-first":  # as on MySQL or an old SQLite
-        monkeypatch.setattr(delivery, "_update_returning_supported", lambda conn: False)
+        monkeypatch.setattr(sql, "update_returning_supported", lambda conn: False)
     return str(request.param)
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone, translation
 from .. import crypto, dispatch, ratelimits
 from ..conf import otp_settings
 from ..exceptions import InsufficientEmailQuota, InsufficientSMSQuota, TemporarilyUnavailable
-from ..models import DeliveryStatus, OTPClient, OTPToken, TokenStatus
+from ..models import DeliveryStatus, OTPClient, OTPToken, Quota
 from . import quotas
 from .eligibility import Eligibility
 from .policy import CodePolicy
@@ -81,7 +81,11 @@ def issue(
         _undo(new.token, charge)
         raise
     if charge.marker_was_set:
-        supersede_older(new.token)
+        # Earlier pending tokens of (client, recipient, usage) become unusable. Skipped (one
+        # UPDATE less) when the sent marker proves this is the first send to them within a
+        # token's lifetime; should the marker be lost (Redis restarted), verification still
+        # refuses a token that has a newer sibling (``OTPToken.objects.with_newer_flag``).
+        OTPToken.objects.supersede_older(new.token)
 
 
 def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) -> None:
@@ -141,23 +145,6 @@ def _enqueue(token: OTPToken, envelope: str) -> None:
 def _undo(token: OTPToken, charge: ratelimits.SendCharge) -> None:
     """The task could not be queued: leave nothing consumed (no token, no quota, no counters)."""
     if token.pk is not None:
-        quotas.give_back_quota(token)
+        Quota.objects.give_back(token)
         OTPToken.objects.filter(pk=token.pk).delete()
     charge.refund_all()
-
-
-def supersede_older(token: OTPToken) -> None:
-    """A new send makes the earlier pending tokens of (client, recipient, usage) unusable.
-
-    Skipped (one UPDATE less) when the sent marker proves this is the first
-    send to them within a token's lifetime. Should the marker be lost (Redis
-    restarted), verification still refuses a token that has a newer sibling,
-    so an older code never verifies either way.
-    """
-    OTPToken.objects.filter(
-        client_id=token.client_id,
-        recipient_hash=token.recipient_hash,
-        usage=token.usage,
-        status=TokenStatus.PENDING,
-        pk__lt=token.pk,
-    ).update(status=TokenStatus.SUPERSEDED)

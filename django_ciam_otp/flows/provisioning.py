@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.utils import timezone
 
 from .. import crypto
 from ..models import Channel, OTPClient, OTPToken, Quota, QuotaPeriod, period_start_for
@@ -43,6 +42,4 @@ def create_client(
 
 def purge_expired_tokens(*, older_than: dt.timedelta = dt.timedelta(0)) -> int:
     """Delete tokens whose otp_token expired more than ``older_than`` ago; return the count."""
-    cutoff = timezone.now() - older_than
-    deleted, _ = OTPToken.objects.filter(expires_at__lt=cutoff).delete()
-    return deleted
+    return OTPToken.objects.purge_expired(older_than=older_than)

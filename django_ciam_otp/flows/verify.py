@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from .. import abuse, crypto, identity, ratelimits, signals
@@ -97,7 +96,7 @@ def _find_token(
     """The token, if it is this client's, this recipient's and this usage's, and not expired."""
     token = (
         OTPToken.objects.filter(token_hash=crypto.hash_token(ask.otp_token))
-        .annotate(has_newer=Exists(_newer_token()))
+        .with_newer_flag()
         .first()
     )
     if (
@@ -123,7 +122,7 @@ def _require_usable(
     if token.is_test and identity.is_used(ask.recipient.channel, ask.recipient.key):
         # A test recipient's public fixed code never proves control of an account.
         raise InvalidOTPToken("This code was issued to a test recipient that is now an account's.")
-    if _recipient_locked(recipient_hash, now):
+    if RecipientThrottle.objects.is_locked(recipient_hash, now):
         raise TooManyAttempts("Too many wrong codes for this recipient. Try again later.")
     if now >= token.code_expires_at:
         raise OTPExpired()
@@ -136,16 +135,10 @@ def _require_code(token: OTPToken, otp: str, recipient_hash: str, now: dt.dateti
 
 
 def _consume(token: OTPToken, recipient_hash: str, now: dt.datetime) -> None:
-    consumed = OTPToken.objects.filter(
-        pk=token.pk,
-        status=TokenStatus.PENDING,
-        attempts__lt=otp_settings.MAX_VERIFY_ATTEMPTS,
-    ).update(status=TokenStatus.VERIFIED, verified_at=now)
-    if not consumed:  # another request used it (or the last attempt) first
-        raise InvalidOTPToken()
-    RecipientThrottle.objects.filter(recipient_hash=recipient_hash, failures__gt=0).update(
-        failures=0, locked_until=None
-    )
+    max_attempts = otp_settings.MAX_VERIFY_ATTEMPTS
+    if not OTPToken.objects.mark_verified(token.pk, now=now, max_attempts=max_attempts):
+        raise InvalidOTPToken()  # another request used it (or the last attempt) first
+    RecipientThrottle.objects.reset(recipient_hash)
     token.status = TokenStatus.VERIFIED
     token.verified_at = now
 
@@ -174,45 +167,17 @@ def _after_success(client: OTPClient, ask: shape.VerifyRequest, token: OTPToken)
     )
 
 
-def _newer_token() -> QuerySet[OTPToken]:
-    """Tokens issued after the outer one to the same (client, recipient, usage).
-
-    A resend supersedes the earlier token (``issuing.supersede_older``); this
-    makes verification refuse the earlier one even where that UPDATE was skipped.
-    """
-    return OTPToken.objects.filter(
-        client_id=OuterRef("client_id"),
-        recipient_hash=OuterRef("recipient_hash"),
-        usage=OuterRef("usage"),
-        pk__gt=OuterRef("pk"),
-    )
-
-
-def _recipient_locked(recipient_hash: str, now: dt.datetime) -> bool:
-    return RecipientThrottle.objects.filter(
-        recipient_hash=recipient_hash, locked_until__gt=now
-    ).exists()
-
-
 def _record_wrong_code(token: OTPToken, recipient_hash: str, now: dt.datetime) -> NoReturn:
     """Count a wrong code against the token and the recipient, then refuse."""
     max_attempts = otp_settings.MAX_VERIFY_ATTEMPTS
     with transaction.atomic():
-        counted = OTPToken.objects.filter(
-            pk=token.pk, status=TokenStatus.PENDING, attempts__lt=max_attempts
-        ).update(attempts=F("attempts") + 1)
-        if not counted:
+        if not OTPToken.objects.count_wrong_attempt(token.pk, max_attempts=max_attempts):
             raise TooManyAttempts()
-        OTPToken.objects.filter(
-            pk=token.pk, status=TokenStatus.PENDING, attempts__gte=max_attempts
-        ).update(status=TokenStatus.LOCKED)
-        throttle, _ = RecipientThrottle.objects.get_or_create(recipient_hash=recipient_hash)
-        RecipientThrottle.objects.filter(pk=throttle.pk).update(failures=F("failures") + 1)
-        throttle.refresh_from_db(fields=["failures"])
-        if throttle.failures >= otp_settings.MAX_RECIPIENT_FAILURES:
-            RecipientThrottle.objects.filter(pk=throttle.pk).update(
-                failures=0,
-                locked_until=now + dt.timedelta(seconds=otp_settings.RECIPIENT_LOCKOUT_SECONDS),
-            )
+        RecipientThrottle.objects.count_failure(
+            recipient_hash,
+            now=now,
+            max_failures=otp_settings.MAX_RECIPIENT_FAILURES,
+            lockout=dt.timedelta(seconds=otp_settings.RECIPIENT_LOCKOUT_SECONDS),
+        )
     remaining = max(0, max_attempts - (token.attempts + 1))
     raise InvalidOTP(attempts_remaining=remaining)

@@ -1,0 +1,239 @@
+"""Token transitions (delivery and verification) and the recipient throttle.
+
+``docs/token-states.md`` draws them: which method moves a token from which
+state to which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from django.db import connections, models
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.utils import timezone
+
+from .. import sql
+from .states import FINISHED_DELIVERIES, DeliveryStatus, TokenStatus
+
+if TYPE_CHECKING:
+    from ..models import OTPToken, RecipientThrottle  # noqa: F401 (named in a string below)
+
+
+#: What a delivery's message, outcome and give-back need, in the model's order; the rest of
+#: the row stays in the database (a signal receiver that reads another field loads it).
+CLAIM_FIELDS = (
+    "id",
+    "token_hash",
+    "client",
+    "channel",
+    "usage",
+    "recipient_masked",
+    "code_expires_at",
+    "delivery_attempts",
+    "delivery_error_code",
+    "quota_consumed",
+    "language",
+    "created_at",
+)
+
+
+def _claimable(now: dt.datetime, lease: dt.timedelta) -> Q:
+    """Queued, or held by a claim older than the lease (its run is over)."""
+    return Q(delivery_status=DeliveryStatus.QUEUED) | Q(
+        delivery_status=DeliveryStatus.SENDING, delivery_started_at__lt=now - lease
+    )
+
+
+class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
+    # delivery: queued → sending → sent | failed | expired (and back to queued for a retry)
+
+    def claim_for_delivery(
+        self, pk: int, *, now: dt.datetime, lease: dt.timedelta
+    ) -> OTPToken | None:
+        """Claim a deliverable token in one ``UPDATE … RETURNING``; the token, or ``None``.
+
+        Claims only a pending token whose code is still valid and whose
+        delivery is queued or held by a claim older than ``lease``, and
+        returns the :data:`CLAIM_FIELDS` of it. ``None`` when it was not
+        claimable, and on a database without ``UPDATE … RETURNING``: the
+        caller then reads the row and uses :meth:`claim_read`.
+        """
+        using = sql.write_alias(self)
+        conn = connections[using]
+        if not sql.update_returning_supported(conn):
+            return None
+        adapt = conn.ops.adapt_datetimefield_value
+        params = (
+            DeliveryStatus.SENDING,
+            adapt(now),
+            pk,
+            TokenStatus.PENDING,
+            adapt(now),
+            DeliveryStatus.QUEUED,
+            DeliveryStatus.SENDING,
+            adapt(now - lease),
+        )
+        with conn.cursor() as cursor:
+            cursor.execute(sql.delivery_claim(using, self.model, CLAIM_FIELDS), params)
+            row = cursor.fetchone()
+        return None if row is None else sql.returned_instance(using, self.model, CLAIM_FIELDS, row)
+
+    def claim_read(self, pk: int, *, now: dt.datetime, lease: dt.timedelta) -> bool:
+        """Claim a token the caller has read and found pending and valid; whether it did."""
+        return bool(
+            self.filter(_claimable(now, lease), pk=pk).update(
+                delivery_status=DeliveryStatus.SENDING, delivery_started_at=now
+            )
+        )
+
+    def mark_sent(self, pk: int, *, message_id: str, fee: int | None, region: str) -> None:
+        """The provider accepted the message: sending → sent, one attempt more, error cleared."""
+        using = sql.write_alias(self)
+        conn = connections[using]
+        fee = fee if fee is not None and 0 <= fee < 32768 else None
+        if not sql.update_returning_supported(conn):  # the same statement through the ORM
+            self.using(using).filter(pk=pk).update(
+                delivery_status=DeliveryStatus.SENT,
+                provider_message_id=message_id[:128],
+                fee=fee,
+                billed_region=region[:8],
+                delivery_attempts=F("delivery_attempts") + 1,
+                delivery_error="",
+                delivery_error_code="",
+                sent_at=timezone.now(),
+            )
+            return
+        params = (
+            DeliveryStatus.SENT,
+            message_id[:128],
+            fee,
+            region[:8],
+            conn.ops.adapt_datetimefield_value(timezone.now()),
+            pk,
+        )
+        with conn.cursor() as cursor:
+            cursor.execute(sql.delivery_sent(using, self.model), params)
+
+    def requeue_for_retry(self, token: OTPToken, *, reason: str, code: str) -> bool:
+        """A transient failure: sending → queued, the attempt and its error recorded."""
+        return bool(
+            self.filter(pk=token.pk, delivery_status=DeliveryStatus.SENDING).update(
+                delivery_status=DeliveryStatus.QUEUED,
+                delivery_attempts=token.delivery_attempts + 1,
+                delivery_error=reason[:200],
+                delivery_error_code=code[:64],
+            )
+        )
+
+    def mark_failed(self, pk: int, reason: str) -> bool:
+        """The message failed for good: delivery → failed, and a pending token → failed.
+
+        One statement for both fields: a token whose message another worker
+        sent is left as it is (``False``), so its code still verifies.
+        """
+        return bool(
+            self.filter(pk=pk)
+            .exclude(delivery_status=DeliveryStatus.SENT)
+            .update(
+                delivery_status=DeliveryStatus.FAILED,
+                delivery_error=reason[:200],
+                status=Case(
+                    When(status=TokenStatus.PENDING, then=Value(TokenStatus.FAILED)),
+                    default=F("status"),
+                ),
+            )
+        )
+
+    def expire_unsent(self, pk: int, reason: str, *, was: str | None = None) -> bool:
+        """Never sent and no longer sendable: delivery → expired.
+
+        From any unfinished state, or, with ``was``, only from that one (a
+        sweep must not close a delivery a worker claimed after it looked).
+        """
+        rows = self.filter(pk=pk)
+        if was is None:
+            rows = rows.exclude(delivery_status__in=FINISHED_DELIVERIES)
+        else:
+            rows = rows.filter(delivery_status=was)
+        return bool(rows.update(delivery_status=DeliveryStatus.EXPIRED, delivery_error=reason))
+
+    def stale_deliveries(self, *, now: dt.datetime, lease: dt.timedelta) -> OTPTokenQuerySet:
+        """Deliveries no worker will finish: still claimable, but their code has expired."""
+        return self.filter(_claimable(now, lease), code_expires_at__lt=now).only(
+            "pk", "client_id", "channel", "quota_consumed", "created_at", "delivery_status"
+        )
+
+    # verification: pending → verified | locked; superseded by a newer send
+
+    def supersede_older(self, token: OTPToken) -> int:
+        """Earlier pending tokens of (client, recipient, usage) → superseded."""
+        return self.filter(
+            client_id=token.client_id,
+            recipient_hash=token.recipient_hash,
+            usage=token.usage,
+            status=TokenStatus.PENDING,
+            pk__lt=token.pk,
+        ).update(status=TokenStatus.SUPERSEDED)
+
+    def with_newer_flag(self) -> OTPTokenQuerySet:
+        """Annotate ``has_newer``: a later token of the same (client, recipient, usage) exists.
+
+        Verification refuses such a token even where the supersede ``UPDATE``
+        was skipped (the sent marker said it was the first send).
+        """
+        newer = self.model._default_manager.filter(
+            client_id=OuterRef("client_id"),
+            recipient_hash=OuterRef("recipient_hash"),
+            usage=OuterRef("usage"),
+            pk__gt=OuterRef("pk"),
+        )
+        return self.annotate(has_newer=Exists(newer))
+
+    def count_wrong_attempt(self, pk: int, *, max_attempts: int) -> bool:
+        """A wrong code: one attempt more, locked at ``max_attempts``; ``False`` if none was left.
+
+        Two statements in the caller's transaction: the count is conditional
+        on an attempt being left, so concurrent wrong codes cannot overrun it.
+        """
+        live = self.filter(pk=pk, status=TokenStatus.PENDING)
+        if not live.filter(attempts__lt=max_attempts).update(attempts=F("attempts") + 1):
+            return False
+        live.filter(attempts__gte=max_attempts).update(status=TokenStatus.LOCKED)
+        return True
+
+    def mark_verified(self, pk: int, *, now: dt.datetime, max_attempts: int) -> bool:
+        """The correct code: pending → verified, exactly once (``False`` to a race's loser)."""
+        return bool(
+            self.filter(pk=pk, status=TokenStatus.PENDING, attempts__lt=max_attempts).update(
+                status=TokenStatus.VERIFIED, verified_at=now
+            )
+        )
+
+    def purge_expired(self, *, older_than: dt.timedelta = dt.timedelta(0)) -> int:
+        """Delete tokens whose otp_token expired more than ``older_than`` ago; the count."""
+        deleted, _ = self.filter(expires_at__lt=timezone.now() - older_than).delete()
+        return deleted
+
+
+class RecipientThrottleQuerySet(models.QuerySet["RecipientThrottle"]):
+    """Consecutive wrong codes per recipient, across resends (NIST SP 800-63B 5.2.2)."""
+
+    def is_locked(self, recipient_hash: str, now: dt.datetime) -> bool:
+        return self.filter(recipient_hash=recipient_hash, locked_until__gt=now).exists()
+
+    def count_failure(
+        self, recipient_hash: str, *, now: dt.datetime, max_failures: int, lockout: dt.timedelta
+    ) -> None:
+        """One failure more; at ``max_failures`` the recipient is locked out and counts anew."""
+        throttle, _ = self.get_or_create(recipient_hash=recipient_hash)
+        self.filter(pk=throttle.pk).update(failures=F("failures") + 1)
+        throttle.refresh_from_db(fields=["failures"])
+        if throttle.failures >= max_failures:
+            self.filter(pk=throttle.pk).update(failures=0, locked_until=now + lockout)
+
+    def reset(self, recipient_hash: str) -> None:
+        """A verified code: the recipient's failures are forgiven."""
+        self.filter(recipient_hash=recipient_hash, failures__gt=0).update(
+            failures=0, locked_until=None
+        )
