@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_ciam_otp import abuse, counters, flows, ratelimits, snapshots, tasks
+from django_ciam_otp import abuse, counters, flows, ratelimits, snapshots, sql, tasks
 from django_ciam_otp.exceptions import InsufficientSMSQuota, InvalidOTPToken
 from django_ciam_otp.flows import quotas
 from django_ciam_otp.models import AuthSource, BlockedPrefix, OTPToken, Quota, TokenStatus
@@ -200,7 +200,7 @@ def test_a_copy_read_before_a_change_is_not_kept(sms_source):
 def quota_path(request):
     """Both ways of consuming quota: one UPDATE ... RETURNING, and the fallback for other DBs."""
     supported = request.param == "update-returning"
-    with mock.patch.object(quotas, "_update_returning_supported", return_value=supported):
+    with mock.patch.object(sql, "update_returning_supported", return_value=supported):
         yield request.param
 
 

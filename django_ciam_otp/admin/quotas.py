@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -127,7 +127,7 @@ class QuotaAdmin(ChangedFieldsOnlyAdmin):
     # -- top up ------------------------------------------------------------------------
 
     def _apply_top_up(self, request: HttpRequest, quotas: Sequence[Quota], amount: int) -> None:
-        Quota.objects.filter(pk__in=[q.pk for q in quotas]).update(limit=F("limit") + amount)
+        Quota.objects.filter(pk__in=[q.pk for q in quotas]).top_up(amount)
         for quota in quotas:
             self.log_change(
                 request, quota, gettext("Topped up by %(amount)d.") % {"amount": amount}

@@ -10,12 +10,11 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core.mail import mail_admins
-from django.db import connections, router, transaction
+from django.db import router, transaction
 
 from .. import signals
 from ..conf import otp_settings
 from ..models import OTPClient, OTPToken, Quota
-from ..sql import update_returning_supported as _update_returning_supported
 
 
 def consume_quota(client: OTPClient, channel: str, *, count: int = 1) -> bool:
@@ -33,13 +32,7 @@ def consume_quota(client: OTPClient, channel: str, *, count: int = 1) -> bool:
     rollback (outside one, this opens its own).
     """
     using = router.db_for_write(Quota)
-    # Asked here rather than left to consume(): tests/test_send_cost.py switches the path here.
-    taken = Quota.objects.db_manager(using).consume(
-        client.pk,
-        channel,
-        count=count,
-        returning=_update_returning_supported(connections[using]),
-    )
+    taken = Quota.objects.db_manager(using).consume(client.pk, channel, count=count)
     if count:
         for quota in taken:
             _alarm_on_commit(quota, quota.used, quota.period_start, using)
