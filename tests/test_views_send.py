@@ -599,7 +599,7 @@ def test_send_query_count_is_bounded(
     # (production reuses a per-process copy), and the delivery runs eagerly here:
     # client, last_used_at, auth source, blocked prefix, savepoint, both quotas in one
     # UPDATE, INSERT, release, supersede; delivery: token, claim, sent. Exact production
-    # counts: tests/test_send_cost.py and tests/integration/test_redis_counters.py.
+    # counts: tests/flows/test_send_cost.py and tests/integration/test_redis_counters.py.
     with django_assert_max_num_queries(12):
         assert api.send(body, auth=api_client).status_code == 200
 
