@@ -20,6 +20,14 @@ from django.utils.module_loading import import_string
 
 SETTINGS_NAME = "CIAM_OTP"
 
+#: The delivery task's time limits (``tasks.deliver_otp``), in seconds: a
+#: provider call that hangs past its own timeout is interrupted at the soft
+#: limit and retried; the hard limit stays below ``DELIVERY_CLAIM_LEASE`` (25 s),
+#: so a claim that old belongs to a run that is over. Backends' checks compare
+#: their own timeouts with the soft limit.
+DELIVERY_TASK_SOFT_TIME_LIMIT = 15
+DELIVERY_TASK_TIME_LIMIT = 20
+
 DEFAULTS: dict[str, Any] = {
     # --- keys and hashing -------------------------------------------------
     # Secret key material for the keyed hashes (client secrets, codes, tokens,

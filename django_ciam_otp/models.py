@@ -302,10 +302,6 @@ class OTPToken(models.Model):
     def __str__(self) -> str:
         return f"{self.get_usage_display()} · {self.recipient_masked}"
 
-    @property
-    def is_expired(self) -> bool:
-        return timezone.now() >= self.expires_at
-
 
 class RecipientThrottle(models.Model):
     """Consecutive failed verifications of one recipient, across resends.

@@ -13,7 +13,7 @@ from typing import Any
 from celery import shared_task
 
 from . import delivery
-from .conf import otp_settings
+from .conf import DELIVERY_TASK_SOFT_TIME_LIMIT, DELIVERY_TASK_TIME_LIMIT, otp_settings
 from .models import OTPToken
 
 
@@ -28,8 +28,8 @@ from .models import OTPToken
     # counts as a transient failure (SoftTimeLimitExceeded is retried). The
     # hard limit stays below DELIVERY_CLAIM_LEASE (25 s): a claim that old
     # belongs to a run that is over.
-    soft_time_limit=15,
-    time_limit=20,
+    soft_time_limit=DELIVERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=DELIVERY_TASK_TIME_LIMIT,
 )
 def deliver_otp(self: Any, token_id: int, envelope: str) -> None:
     if self.request.is_eager:

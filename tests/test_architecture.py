@@ -111,12 +111,22 @@ def package_imports(module: Module) -> list[Edge]:
             ]
         else:
             continue
+        # Importing a.b.c runs a/__init__ and a/b/__init__ first, except the
+        # importer's own packages, which are loaded before it.
+        own = set(ancestors(module.name))
+        targets += [parent for target in targets for parent in ancestors(target)]
         edges += [
             Edge(target, node.lineno)
             for target in targets
-            if target in known and target != module.name
+            if target in known and target != module.name and target not in own
         ]
     return edges
+
+
+def ancestors(name: str) -> list[str]:
+    """``a.b.c`` -> ``["a.b", "a"]``: the packages Python imports before ``a.b.c``."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
 
 
 def import_graph() -> dict[str, dict[str, int]]:

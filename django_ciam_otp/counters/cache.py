@@ -117,8 +117,12 @@ class CacheStore:
         return bool(self.cache.add(key, value, ttl))
 
     def bump(self, key: str, ttl: int) -> None:
-        if not self.cache.add(key, 1, ttl):
+        if self.cache.add(key, 1, ttl):
+            return
+        try:
             self.cache.incr(key)
+        except ValueError:  # expired between the two calls: this is its first count again
+            self.cache.add(key, 1, ttl)
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, Any]:
         return self.cache.get_many(list(keys))

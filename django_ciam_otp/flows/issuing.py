@@ -146,5 +146,5 @@ def _undo(token: OTPToken, charge: ratelimits.SendCharge) -> None:
     """The task could not be queued: leave nothing consumed (no token, no quota, no counters)."""
     if token.pk is not None:
         Quota.objects.give_back(token)
-        OTPToken.objects.filter(pk=token.pk).delete()
+        OTPToken.objects.discard(token.pk)
     charge.refund_all()

@@ -14,7 +14,7 @@ from django.db import router, transaction
 
 from .. import signals
 from ..conf import otp_settings
-from ..models import OTPClient, OTPToken, Quota
+from ..models import OTPClient, Quota
 
 
 def consume_quota(client: OTPClient, channel: str, *, count: int = 1) -> bool:
@@ -69,13 +69,3 @@ def _quota_alarm(quota: Quota, used: int, period_start: dt.datetime) -> None:
         f"messages ({level}%). Top it up in the admin before sends are refused.",
         fail_silently=True,
     )
-
-
-def quota_available(client: OTPClient, channel: str) -> bool:
-    """Whether a send would get quota now, without consuming any."""
-    return all(q.remaining > 0 for q in Quota.objects.of(client.pk, channel))
-
-
-def give_back_quota(token: OTPToken) -> None:
-    """Return the quota a token consumed (its delivery failed for good); at most once."""
-    Quota.objects.give_back(token)

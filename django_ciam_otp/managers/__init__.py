@@ -6,8 +6,9 @@ and written once: delivery and the flows call these, never
 ``filter(...).update(...)`` of their own. Each is a conditional ``UPDATE``
 whose ``WHERE`` names the state the row must be in, so two requests or
 workers racing for the same move cannot both make it; the method's answer
-says whether this caller did. ``docs/token-states.md`` draws a token's states
-and the method behind each arrow.
+says whether this caller did. ``mark_sent`` alone is unconditional: what a
+provider accepted is recorded whatever the row says. ``docs/token-states.md``
+draws a token's states and the method behind each arrow.
 
 The choices and the quota period rule are in ``states``: the transitions need
 them at run time, and ``models.py`` (which imports this package) re-exports

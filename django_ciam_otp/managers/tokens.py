@@ -210,6 +210,10 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
             )
         )
 
+    def discard(self, pk: int) -> None:
+        """Delete a token whose delivery could not be queued (the send answers 503)."""
+        self.filter(pk=pk).delete()
+
     def purge_expired(self, *, older_than: dt.timedelta = dt.timedelta(0)) -> int:
         """Delete tokens whose otp_token expired more than ``older_than`` ago; the count."""
         deleted, _ = self.filter(expires_at__lt=timezone.now() - older_than).delete()

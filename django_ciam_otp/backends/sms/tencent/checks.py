@@ -17,7 +17,7 @@ from django.core import checks
 from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
-from ....conf import otp_settings
+from ....conf import DELIVERY_TASK_SOFT_TIME_LIMIT, otp_settings
 from ...loading import configured_backends
 from ...settings import settings_section
 from . import sdk
@@ -65,9 +65,15 @@ def _languages() -> list[str]:
 
 
 def _soft_time_limit() -> float | None:
-    from ....tasks import deliver_otp
+    """The delivery task's soft time limit as Celery runs it (``task_annotations`` included).
 
-    limit = getattr(deliver_otp, "soft_time_limit", None)
+    Looked up by name in Celery's registry, not imported: ``tasks`` imports
+    ``delivery``, which loads this backend. Before the task is registered, its default.
+    """
+    from celery import current_app
+
+    task = current_app.tasks.get("django_ciam_otp.deliver_otp")
+    limit = getattr(task, "soft_time_limit", None) if task else DELIVERY_TASK_SOFT_TIME_LIMIT
     return float(limit) if limit else None
 
 
