@@ -326,8 +326,7 @@ def _lift(prefix: str) -> None:
     """
     if prefix not in snapshots.blocked_prefixes.get():
         return
-    now = timezone.now()
-    BlockedPrefix.objects.filter(prefix=prefix, blocked_until__gt=now).update(blocked_until=now)
+    BlockedPrefix.objects.lift(prefix, timezone.now())
     snapshots.table_changed(BlockedPrefix)  # update() sends no post_save
 
 
@@ -346,15 +345,13 @@ def block_prefix(prefix: str, stats: Conversion, reason: str = "") -> BlockedPre
     reason = reason or (
         f"{stats.verifications} verified of {stats.sends} sent in the last {_monitor()['WINDOW']} s"
     )
-    blocked, created = BlockedPrefix.objects.update_or_create(
-        prefix=prefix,
-        defaults={
-            "blocked_until": until,
-            "reason": reason,
-            "sends": stats.sends,
-            "verifications": stats.verifications,
-            "created_at": timezone.now(),
-        },
+    blocked = BlockedPrefix.objects.block(
+        prefix,
+        until=until,
+        reason=reason,
+        sends=stats.sends,
+        verifications=stats.verifications,
+        now=timezone.now(),
     )
     logger.warning("prefix +%s… blocked until %s: %s", prefix, until.isoformat(), reason)
     signals.prefix_blocked.send(sender=BlockedPrefix, blocked_prefix=blocked, stats=stats)
@@ -373,8 +370,6 @@ def unblock_prefix(prefix: str) -> int:
         except counters.CacheUnavailable:  # the block is lifted all the same
             logger.warning("could not reset the conversion counters of an unblocked prefix")
         _vouch(prefix)  # an admin vouches for it: no new-prefix cap either
-    lifted = BlockedPrefix.objects.filter(prefix=prefix, blocked_until__gt=timezone.now()).update(
-        blocked_until=timezone.now()
-    )
+    lifted = BlockedPrefix.objects.lift(prefix, timezone.now())
     snapshots.table_changed(BlockedPrefix)  # update() sends no post_save
     return lifted

@@ -117,7 +117,7 @@ def authenticate_client(client_id: str, client_secret: str) -> OTPClient | None:
         return None
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        OTPClient.objects.filter(pk=row.pk).update(last_used_at=now)
+        OTPClient.objects.touch_last_used(row.pk, now)
         row.last_used_at = now
     return row
 

@@ -19,7 +19,9 @@ from django.utils.translation import gettext_lazy as _
 from . import crypto, identity
 from .managers import (
     EPOCH,
+    BlockedPrefixQuerySet,
     DeliveryStatus,
+    OTPClientQuerySet,
     OTPTokenQuerySet,
     QuotaPeriod,
     QuotaQuerySet,
@@ -131,6 +133,8 @@ class OTPClient(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     secret_rotated_at = models.DateTimeField(_("secret set"), null=True, editable=False)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+
+    objects = OTPClientQuerySet.as_manager()
 
     is_authenticated = True
     is_anonymous = False
@@ -384,6 +388,8 @@ class BlockedPrefix(models.Model):
     verifications = models.PositiveIntegerField(_("verifications in window"), default=0)
     blocked_until = models.DateTimeField(_("blocked until"))
     created_at = models.DateTimeField(_("blocked at"), default=timezone.now)
+
+    objects = BlockedPrefixQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("blocked prefix")

@@ -427,3 +427,24 @@ def test_a_verified_code_forgives_the_recipients_failures():
     RecipientThrottle.objects.create(recipient_hash="r", failures=2, locked_until=now)
     RecipientThrottle.objects.reset("r")
     assert RecipientThrottle.objects.values_list("failures", "locked_until").get() == (0, None)
+
+
+# --- blocked prefixes and clients ---------------------------------------------------------
+
+
+def test_a_block_is_renewed_in_place_and_lifted_once():
+    from django_ciam_otp.models import BlockedPrefix
+
+    now = timezone.now()
+    later = now + dt.timedelta(hours=1)
+    BlockedPrefix.objects.block(
+        "861361234", until=later, reason="first", sends=5, verifications=0, now=now
+    )
+    renewed = BlockedPrefix.objects.block(
+        "861361234", until=later, reason="again", sends=9, verifications=1, now=now
+    )
+    assert BlockedPrefix.objects.count() == 1
+    assert (renewed.reason, renewed.sends) == ("again", 9)
+    assert BlockedPrefix.objects.lift("861361234", now) == 1
+    assert BlockedPrefix.objects.lift("861361234", now) == 0  # over already: nothing to lift
+    assert not BlockedPrefix.objects.get(prefix="861361234").is_active

@@ -15,6 +15,7 @@ them at run time, and ``models.py`` (which imports this package) re-exports
 them. Statements the ORM cannot write are in ``sql.py``.
 """
 
+from .prefixes import BlockedPrefixQuerySet, OTPClientQuerySet
 from .quotas import QuotaQuerySet
 from .states import (
     EPOCH,
@@ -29,6 +30,8 @@ from .states import (
 from .tokens import CLAIM_FIELDS, OTPTokenQuerySet, RecipientThrottleQuerySet
 
 __all__ = [
+    "BlockedPrefixQuerySet",
+    "OTPClientQuerySet",
     "CLAIM_FIELDS",
     "EPOCH",
     "FINISHED_DELIVERIES",
