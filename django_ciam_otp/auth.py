@@ -38,7 +38,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from . import crypto, ratelimits, sql
+from . import counters, crypto, sql
 from .clientip import client_ip
 from .conf import otp_settings
 from .counters.store import counter_cache
@@ -172,7 +172,7 @@ class FailureThrottle:
         self.subjects.append(_Subject(group, ident, tuple(rates)))
 
     def _cache_usable(self) -> bool:
-        if ratelimits.cache_is_down():
+        if counters.cache_is_down():
             logger.warning("authentication throttle skipped: cache unavailable")
             return False
         return True
@@ -184,7 +184,7 @@ class FailureThrottle:
         try:
             found = counter_cache().get_many([subject.marker for subject in self.subjects])
         except Exception as exc:  # noqa: BLE001 - cache clients raise many types for "down"
-            ratelimits.trip_breaker()
+            counters.trip_breaker()
             logger.warning("authentication throttle skipped: cache unavailable (%s)", exc)
             return
         until = max((v for v in found.values() if isinstance(v, int | float)), default=0)
@@ -203,7 +203,7 @@ class FailureThrottle:
             for subject in self.subjects:
                 self._count(subject)
         except Exception as exc:  # noqa: BLE001 - see check()
-            ratelimits.trip_breaker()
+            counters.trip_breaker()
             logger.warning("authentication failure not counted: cache unavailable (%s)", exc)
 
     def _count(self, subject: _Subject) -> None:
@@ -219,9 +219,9 @@ class FailureThrottle:
             if usage is None:  # RATELIMIT_ENABLE turned off meanwhile
                 continue
             if usage["limit"] == 0 and usage["time_left"] == -1:
-                raise ratelimits.CacheUnavailable("cache refused the counter")
+                raise counters.CacheUnavailable("cache refused the counter")
             if usage["count"] >= usage["limit"]:
-                # The window still holds during its last second (see ratelimits.wait_for).
+                # The window still holds during its last second (see counters.wait_for).
                 wait = max(wait, int(usage["time_left"]) + 1)
         if wait:
             until = int(time.time()) + wait

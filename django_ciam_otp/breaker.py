@@ -33,7 +33,7 @@ from typing import Any
 from django.core.mail import mail_admins
 from django.core.signals import setting_changed
 
-from . import ratelimits, signals
+from . import counters, signals
 from .conf import otp_settings
 from .counters.store import counter_cache
 
@@ -80,11 +80,11 @@ def trip(channel: str, backend: str, code: str, reason: str) -> Stop:
     now = time.time()
     stop = Stop(channel, backend, code or "unknown", reason[:200], now, now + _pause())
     _seen[channel] = (time.monotonic(), stop)
-    if not ratelimits.cache_is_down():
+    if not counters.cache_is_down():
         try:
             counter_cache().set(_key(channel), stop.as_record(), int(_pause()) + 1)
         except Exception:  # noqa: BLE001 - this process stops anyway; others find out themselves
-            ratelimits.trip_breaker()
+            counters.trip_breaker()
             logger.warning("delivery stop not shared: cache unavailable")
     logger.error(
         "OTP %s delivery stopped for %d s: %s answered %s: %s",
@@ -130,12 +130,12 @@ setting_changed.connect(forget_local_copy)
 
 
 def _read(channel: str) -> Stop | None:
-    if ratelimits.cache_is_down():
+    if counters.cache_is_down():
         return None
     try:
         record = counter_cache().get(_key(channel))
     except Exception:  # noqa: BLE001 - an unreadable stop is no stop: sends fail on their own
-        ratelimits.trip_breaker()
+        counters.trip_breaker()
         return None
     if not isinstance(record, dict):
         return None

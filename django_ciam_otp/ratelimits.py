@@ -44,13 +44,18 @@ from django.http import HttpRequest
 from . import crypto
 from .clientip import client_ip
 from .conf import otp_settings
-from .counters import BREAKER_SECONDS as BREAKER_SECONDS
-from .counters import CALLER, RECIPIENT, CountPlan, CountResult, LimitGroup, rates_for, store
-from .counters import CacheUnavailable as CacheUnavailable
-from .counters import cache_is_down as cache_is_down
-from .counters import reset_breaker as reset_breaker
-from .counters import trip_breaker as trip_breaker
-from .counters import wait_for as wait_for
+from .counters import (
+    CALLER,
+    RECIPIENT,
+    CacheUnavailable,
+    CountPlan,
+    CountResult,
+    LimitGroup,
+    cache_is_down,
+    rates_for,
+    store,
+    wait_for,
+)
 from .counters.rates import shortest_first
 from .exceptions import (
     EmailRateLimitExceeded,

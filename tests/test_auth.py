@@ -21,7 +21,7 @@ from django.core.checks import run_checks
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from django_ciam_otp import auth, crypto, ratelimits
+from django_ciam_otp import auth, counters, crypto
 from django_ciam_otp.models import OTPClient
 from tests.conftest import Api, ApiClient, basic_auth
 
@@ -370,7 +370,7 @@ def test_a_failing_cache_fails_open(
     caplog.set_level(logging.WARNING, logger="django_ciam_otp.auth")
     for _ in range(3):
         assert call(api, "/otp/send", wrong(api_client)).status_code == 401
-        ratelimits.reset_breaker()
+        counters.reset_breaker()
     assert_passed_auth(call(api, "/otp/send", api_client))
     assert "cache unavailable" in caplog.text
 
@@ -387,7 +387,7 @@ def test_an_open_circuit_breaker_skips_the_cache(
         return {}
 
     monkeypatch.setattr(cache, "get_many", get_many)
-    ratelimits.trip_breaker()
+    counters.trip_breaker()
     assert call(api, "/otp/send", wrong(api_client)).status_code == 401
     assert_passed_auth(call(api, "/otp/send", api_client))
     assert touched == []

@@ -252,7 +252,7 @@ def test_a_dead_cache_fails_closed_and_trips_the_breaker():
     with mock.patch.object(CacheStore, "count", side_effect=ConnectionError("down")) as count:
         with pytest.raises(TemporarilyUnavailable):
             send()
-        assert ratelimits.cache_is_down()
+        assert counters.cache_is_down()
         with pytest.raises(TemporarilyUnavailable):
             send()
     assert count.call_count == 1
@@ -260,7 +260,7 @@ def test_a_dead_cache_fails_closed_and_trips_the_breaker():
 
 def test_a_dead_cache_fails_open_when_told_but_a_block_still_refuses(settings):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "RATE_LIMIT_FAIL_OPEN": True}
-    ratelimits.trip_breaker()
+    counters.trip_breaker()
     charge = send()
     assert charge.result is None and charge.marker_was_set is True
     assert charge.caller.keys == charge.recipient.keys == []
@@ -271,7 +271,7 @@ def test_a_dead_cache_fails_open_when_told_but_a_block_still_refuses(settings):
 def test_with_no_limit_to_count_a_dead_cache_is_no_refusal(settings):
     settings.CIAM_OTP = {**settings.CIAM_OTP, "SMS_RATE_LIMITS": [], "PREFIX_RATE_LIMITS": []}
     settings.CIAM_OTP = {**settings.CIAM_OTP, "CLIENT_RATE_LIMITS": [], "IP_RATE_LIMITS": []}
-    ratelimits.trip_breaker()
+    counters.trip_breaker()
     declared = declare()
     plan = CountPlan(declared.groups, marker=Marker("ciam_otp:sent:test", 60))
     assert ratelimits.count_send(declared, plan).result is None
@@ -279,6 +279,6 @@ def test_with_no_limit_to_count_a_dead_cache_is_no_refusal(settings):
 
 def test_a_refund_on_a_dead_cache_is_skipped_quietly():
     charge = send()
-    ratelimits.trip_breaker()
+    counters.trip_breaker()
     charge.refund_all()  # no error: the counters expire anyway
     assert charge.recipient.keys == []

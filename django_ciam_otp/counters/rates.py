@@ -19,7 +19,9 @@ Counter keys (before the cache's own ``KEY_PREFIX`` and version)::
 
 for example ``ciam_otp:rl:sms:5/3600s:1746087421:<recipient hash>:login``.
 The value is what the rule counts by; rules never put a plain address in it
-(recipients and IP addresses are keyed hashes).
+(recipients and IP addresses are keyed hashes). A prefix limit's value is the
+prefix itself (``861361234``: the country code and a block, shared by ten
+thousand numbers), as the admin's blocked-prefix table shows it.
 """
 
 from __future__ import annotations

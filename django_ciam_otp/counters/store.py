@@ -11,6 +11,12 @@ every later counter of the request, and of every request after it, a full
 socket timeout. Every function here raises :class:`CacheUnavailable` in both
 cases, so callers have one thing to catch; what a caller then does (fail
 closed or open, skip the monitor) is its own rule.
+
+Other records this app keeps in the same cache (idempotency records,
+``breaker.py``'s provider stops, the client-authentication failure throttle's
+django-ratelimit counters, the Tencent backend's notes) are not counters: they
+read :func:`counter_cache` directly and honour the same breaker
+(:func:`cache_is_down`, :func:`trip_breaker`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_ciam_otp import abuse, counters, flows, ratelimits, snapshots, sql, tasks
+from django_ciam_otp import abuse, counters, flows, snapshots, sql, tasks
 from django_ciam_otp.exceptions import InsufficientSMSQuota, InvalidOTPToken
 from django_ciam_otp.flows import quotas
 from django_ciam_otp.models import AuthSource, BlockedPrefix, OTPToken, Quota, TokenStatus
@@ -314,9 +314,9 @@ def test_waiting_retry_after_always_suffices_and_one_second_less_does_not(
 
 def test_wait_for_counts_the_last_second_of_the_window():
     with time_machine.travel(dt.datetime.fromtimestamp(100.5, dt.UTC), tick=False):
-        assert ratelimits.wait_for(130) == 31  # the window holds through second 130
-        assert ratelimits.wait_for(100) == 1
-        assert ratelimits.wait_for(90) == 1
+        assert counters.wait_for(130) == 31  # the window holds through second 130
+        assert counters.wait_for(100) == 1
+        assert counters.wait_for(90) == 1
 
 
 # --- the conversion monitor and a cache that is down --------------------------------------------
@@ -324,7 +324,7 @@ def test_wait_for_counts_the_last_second_of_the_window():
 
 @pytest.mark.django_db  # a verification also looks for a block to lift (in the table)
 def test_the_monitor_leaves_a_cache_that_is_down_alone():
-    ratelimits.trip_breaker()
+    counters.trip_breaker()
     with mock.patch.object(counters.store, "get_store", side_effect=AssertionError("cache asked")):
         abuse.record_send("861361234", None)
         abuse.record_verification("861361234", 1)
@@ -338,7 +338,7 @@ def test_a_failing_cache_trips_the_breaker_for_the_monitor_too():
     broken.add.side_effect = ConnectionError("redis down")
     with mock.patch.object(counters.store, "counter_cache", return_value=broken):
         abuse.record_verification("861361234", 1)  # never fails a verification
-    assert ratelimits.cache_is_down()
+    assert counters.cache_is_down()
     assert broken.add.call_count == 1  # the prefix's counter was not tried after the failure
 
 

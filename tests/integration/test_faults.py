@@ -123,7 +123,7 @@ def test_cache_down_fails_closed_by_default_and_open_when_configured(
 
     assert db.quota_used(client.client_id) == 2  # the quota still counts when limits cannot
     cache.start()
-    # Back within the circuit breaker's 2 s (ratelimits.BREAKER_SECONDS).
+    # Back within the circuit breaker's 2 s (counters.BREAKER_SECONDS).
     started = time.monotonic()
     wait_until(lambda: send_sms(closed.url, client, new_phone()).status == 200, 5, interval=0.2)
     results["recovered after"] = time.monotonic() - started

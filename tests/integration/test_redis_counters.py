@@ -26,7 +26,7 @@ from django.db import connection
 from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from django_ciam_otp import abuse, flows, ratelimits
+from django_ciam_otp import abuse, counters, flows, ratelimits
 from django_ciam_otp.counters import CountPlan, Marker, rates_for
 from django_ciam_otp.exceptions import (
     InsufficientSMSQuota,
@@ -89,10 +89,10 @@ def on_redis(request, settings, redis_cache) -> Iterator[redis.Redis]:
     settings.CIAM_OTP = {**settings.CIAM_OTP, **LIMITS}
     raw = redis.Redis(host="127.0.0.1", port=redis_cache.port, db=DB)
     raw.flushdb()
-    ratelimits.reset_breaker()
+    counters.reset_breaker()
     yield raw
     raw.flushdb()
-    ratelimits.reset_breaker()
+    counters.reset_breaker()
 
 
 def request_from(ip: str) -> Any:
@@ -490,14 +490,14 @@ def test_a_dead_redis_trips_the_breaker_and_is_left_alone(settings, fail_open):
         }
     }
     settings.CIAM_OTP = {**settings.CIAM_OTP, **LIMITS, "RATE_LIMIT_FAIL_OPEN": fail_open}
-    ratelimits.reset_breaker()
+    counters.reset_breaker()
     try:
         if fail_open:
             assert count().result is None  # sent uncounted ...
         else:
             with pytest.raises(TemporarilyUnavailable):
                 count()
-        assert ratelimits.cache_is_down()
+        assert counters.cache_is_down()
         with round_trips() as trips:
             # ... and the monitor leaves a cache that is down alone
             assert abuse.conversion("prefix:861361234") == abuse.Conversion(0, 0)
@@ -510,4 +510,4 @@ def test_a_dead_redis_trips_the_breaker_and_is_left_alone(settings, fail_open):
                     count()
         assert trips[0] == 0
     finally:
-        ratelimits.reset_breaker()
+        counters.reset_breaker()

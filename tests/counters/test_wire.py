@@ -1,0 +1,83 @@
+"""The Lua script's wire format: the one place that writes its arguments and reads its answer.
+
+A field written in one order and read in another would hand the monitor a
+prefix's verifications as its sends; these tests pin both directions to the
+plan's names, independent of any server.
+"""
+
+from __future__ import annotations
+
+from django_ciam_otp.counters import (
+    CALLER,
+    RECIPIENT,
+    Bump,
+    CountPlan,
+    Distinct,
+    LimitGroup,
+    Marker,
+    Rate,
+    Sum,
+)
+from django_ciam_otp.counters.wire import decode, encode
+
+PLAN = CountPlan(
+    groups=(
+        LimitGroup("client", "7", CALLER, (Rate(100, 60, "k:client:m", 61),)),
+        LimitGroup(
+            "recipient",
+            "r",
+            RECIPIENT,
+            (Rate(1, 30, "k:r:30", 31), Rate(5, 3600, "k:r:h", 3601)),
+        ),
+        LimitGroup("blocked", "p", RECIPIENT, (), forced=True),
+    ),
+    bumps=(Bump("k:bump", 600),),
+    marker=Marker("k:marker", 360),
+    sums=(Sum("sends", ("k:s1", "k:s2")), Sum("verified", ("k:v1",))),
+    distinct=(Distinct("numbers", "member-1", "k:n2", ("k:n1", "k:n2"), 3, 600),),
+)
+
+
+def test_encode_lists_every_key_once_in_plan_order_and_the_members_after_the_spec():
+    keys, argv = encode(PLAN)
+    assert keys == [
+        "k:client:m",
+        "k:r:30",
+        "k:r:h",
+        "k:bump",
+        "k:marker",
+        "k:s1",
+        "k:s2",
+        "k:v1",
+        "k:n2",
+        "k:n1",
+        "k:n2",
+    ]
+    assert argv[1:] == ["member-1"]
+    spec = [int(v) for v in argv[0].split()]
+    # 3 groups: (phase, rates, forced, then limit/ttl per rate) ...
+    assert spec[:16] == [3, CALLER, 1, 0, 100, 61, RECIPIENT, 2, 0, 1, 31, 5, 3601, RECIPIENT, 0, 1]
+    # ... 1 bump (ttl), the marker's ttl, 2 sums (sizes), 1 distinct (ttl, cap, union size).
+    assert spec[16:] == [1, 600, 360, 2, 2, 1, 1, 600, 3, 2]
+
+
+def test_decode_reads_a_passing_answer_by_name():
+    # refused (none), client, r:30, r:h, marker was set, sends, verified, numbers
+    answer = [0, 4, 1, 2, 0, 9, 3, 2]
+    result = decode(PLAN, answer)
+    assert result.refused is None
+    assert result.counts == {"client": (4,), "recipient": (1, 2), "blocked": ()}
+    assert result.marker_was_set is False
+    assert result.sums == {"sends": 9, "verified": 3}
+    assert result.distinct == {"numbers": 2}
+    assert "k:client:m" in result.caller_keys
+    assert {"k:r:30", "k:r:h", "k:bump"} <= set(result.recipient_keys)
+
+
+def test_decode_reads_a_refusal_and_charges_only_the_phases_before_it():
+    result = decode(PLAN, [2, 4, 1, 0])  # the recipient group refused; its counts as found
+    assert result.refused == "recipient"
+    assert result.counts["recipient"] == (1, 0)
+    assert result.caller_keys == ("k:client:m",)
+    assert result.recipient_keys == ()
+    assert result.sums == {} and result.distinct == {}
