@@ -6,7 +6,7 @@ Run by ``bench/run.py`` in the stack's environment:
 
 With the worker's consumer paused (``cancel_consumer``), it stores ``N``
 queued tokens and publishes their delivery tasks exactly as ``send_otp``
-does (``flows.issuing._enqueue``: sealed envelope, retry policy, ``expires``);
+does (``flows.enqueue.hand_off``: sealed envelope, retry policy, ``expires``);
 then it resumes the consumer and times how long the worker takes to empty
 the queue (queue length and Celery's ``unacked`` hash both zero), and checks
 that the codes were sent. The same with ``N`` no-op tasks (``bench.noop``,
@@ -51,7 +51,7 @@ def main(n: int) -> dict[str, Any]:
     from bench.phones import number
     from bench.tasks import noop
     from django_ciam_otp import crypto
-    from django_ciam_otp.flows import issuing
+    from django_ciam_otp.flows import enqueue
     from django_ciam_otp.models import DeliveryStatus, OTPClient, OTPToken
 
     broker_url = os.environ["CELERY_BROKER_URL"]
@@ -102,7 +102,7 @@ def main(n: int) -> dict[str, Any]:
         try:
             for token, envelope in items:
                 if kind == "delivery":
-                    issuing._enqueue(token, envelope)  # exactly as send_otp publishes
+                    enqueue.hand_off(token, envelope)  # exactly as send_otp publishes
                 else:
                     noop.apply_async(args=(token.pk, envelope), expires=token.code_expires_at)
             seconds[kind] += _timed_drain(broker, lambda: add_consumer(broker_url, worker), 120)

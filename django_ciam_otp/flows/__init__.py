@@ -8,7 +8,8 @@ each in a module named for it:
 ``shape`` (parse the arguments) → ``policy`` (the auth source's code rules)
 → ``eligibility`` (accounts, is-used, test recipients, where the code goes)
 → ``counting`` (every limit and the pumping monitor, one round trip)
-→ ``issuing`` (quota, token row and delivery hand-off, all or nothing).
+→ ``issuing`` (quota and token row) → ``enqueue`` (the hand-off to delivery,
+inside issuing's transaction, so all three happen or none does).
 """
 
 from __future__ import annotations

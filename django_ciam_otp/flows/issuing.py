@@ -9,11 +9,11 @@ from typing import Any
 from django.db import router, transaction
 from django.utils import timezone, translation
 
-from .. import crypto, dispatch, ratelimits
+from .. import crypto, ratelimits
 from ..conf import otp_settings
 from ..exceptions import InsufficientEmailQuota, InsufficientSMSQuota, TemporarilyUnavailable
 from ..models import DeliveryStatus, OTPClient, OTPToken, Quota
-from . import quotas
+from . import enqueue, quotas
 from .eligibility import Eligibility
 from .policy import CodePolicy
 from .shape import SendRequest
@@ -91,55 +91,20 @@ def issue(
 def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) -> None:
     """A suppressed reset (``counted`` but not ``deliver``) runs the same quota
     statement taking nothing and publishes a task that finds nothing to send,
-    so its answer, its refusals and its timing are a real reset's.
-
-    On its own, the task is published when the token's transaction commits
-    (the worker must find the row). Inside a caller's transaction the outer
-    commit may come too late to answer 503, so the task is published at once
-    from a savepoint that a broker failure rolls back (token and quota with
-    it); its envelope says so (``"w"``), and the worker looks again a moment
-    later while the row is not visible.
+    so its answer, its refusals and its timing are a real reset's. The
+    hand-off to delivery is the next step (``enqueue``), run in this
+    transaction: a broker failure must roll the token and the quota back.
     """
     token = new.token
     using = router.db_for_write(OTPToken)
-    # Inline delivery has no broker to fail: it always waits for the commit.
-    nested = dispatch.delivery_mode() == dispatch.CELERY and _in_callers_transaction(using)
-    envelope = crypto.seal({**new.payload, "w": 1} if nested else new.payload)
+    handoff = enqueue.prepare(new.payload, using)
     with transaction.atomic(using=using):
         if counted:
             consumed = quotas.consume_quota(client, token.channel, count=1 if deliver else 0)
             token.quota_consumed = consumed and deliver
         token.save(force_insert=True)
-        if not counted:
-            return
-        if nested:
-            _enqueue(token, envelope)
-        else:
-            transaction.on_commit(lambda: _enqueue(token, envelope), using=using)
-
-
-def _in_callers_transaction(using: str) -> bool:
-    """Whether the caller holds a transaction open (``ATOMIC_REQUESTS``, ``atomic()``).
-
-    Asked the way Django's ``durable`` blocks ask it, so the transactions a
-    ``TestCase`` wraps each test in do not count: tests see what production
-    sees outside a caller's transaction.
-    """
-    if not transaction.get_connection(using).in_atomic_block:
-        return False
-    try:  # no savepoint: the durable check alone, no statement sent
-        with transaction.atomic(using=using, savepoint=False, durable=True):
-            return False
-    except RuntimeError:
-        return True
-
-
-def _enqueue(token: OTPToken, envelope: str) -> None:
-    """Hand the code to its delivery: a Celery task or inline (``dispatch.delivery_mode``)."""
-    if dispatch.delivery_mode() == dispatch.INLINE:
-        dispatch.deliver_inline(token, envelope)
-    else:
-        dispatch.publish(token, envelope)
+        if counted:
+            enqueue.schedule(token, handoff, using)
 
 
 def _undo(token: OTPToken, charge: ratelimits.SendCharge) -> None:

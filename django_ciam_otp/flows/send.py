@@ -2,7 +2,10 @@
 
 Checks run in the contract's order (SPEC.md section 2): shape, recipient,
 auth source, is-used, rate limit, quota — so a refused request consumes no
-quota. Each step is a function in the module named for it.
+quota. Each step is a function in the module named for it: ``shape``,
+``policy``, ``eligibility``, ``counting``, ``issuing`` and ``enqueue`` (the
+hand-off to delivery, which ``issuing.issue`` runs inside its transaction so
+that a broker failure rolls the token and its quota back).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from django_ciam_otp.exceptions import (
     RateLimitExceeded,
     TemporarilyUnavailable,
 )
-from django_ciam_otp.flows import issuing, provisioning
+from django_ciam_otp.flows import enqueue, issuing, provisioning
 from django_ciam_otp.models import (
     AuthSource,
     BlockedPrefix,
@@ -297,7 +297,7 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
 def test_a_send_on_redis_is_five_statements_and_one_round_trip(on_redis, site, monkeypatch):
     client, source = site
     Quota.objects.create(client=client, channel="sms", limit=10)
-    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)  # the broker's trip
+    monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)  # the broker's trip
     flows.send_otp(client, usage="login", phone_number="13612340000", auth_source_id=source.pk)
     with CaptureQueriesContext(connection) as queries, round_trips() as trips:
         flows.send_otp(client, usage="login", phone_number="13612340001", auth_source_id=source.pk)
@@ -318,7 +318,7 @@ def test_only_a_resend_supersedes_and_a_lost_marker_lets_no_old_code_verify(
     settings.CIAM_OTP = {**settings.CIAM_OTP, "SMS_RATE_LIMITS": []}
     client, _ = site
     monkeypatch.setattr(issuing.crypto, "new_code", lambda length: "123456")
-    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
     supersede = "UPDATE ciam_otp_otptoken"
 
     def send() -> tuple[flows.SendResult, list[str]]:
@@ -353,7 +353,7 @@ def test_the_monitor_counts_on_redis_and_hands_back_a_send_that_was_not_made(
         "CONVERSION_MONITOR": {"MIN_SENDS": 3, "MIN_RATIO": 0.5, "COOLDOWN": 600},
     }
     client, _ = site
-    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
     quota = Quota.objects.create(client=client, channel="sms", limit=0)
     with pytest.raises(InsufficientSMSQuota):
         flows.send_otp(client, usage="signup", phone_number="13612340000")
@@ -379,7 +379,7 @@ def test_a_block_this_process_has_not_seen_still_holds(on_redis, site, monkeypat
         "CONVERSION_MONITOR": {"MIN_SENDS": 3, "MIN_RATIO": 0.5, "COOLDOWN": 600},
     }
     client, _ = site
-    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
     for n in range(3):
         flows.send_otp(client, usage="signup", phone_number=f"1361234000{n}")
     assert BlockedPrefix.objects.filter(prefix="861361234").exists()
@@ -409,7 +409,7 @@ def test_an_unproven_prefix_is_blocked_by_numbers_counted_in_the_same_round_trip
     }
     client, _ = site
     monkeypatch.setattr(issuing.crypto, "new_code", lambda length: "123456")
-    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
     flows.send_otp(client, usage="signup", phone_number="13612350000")  # loads the script
 
     def send(phone: str) -> flows.SendResult | None:
@@ -437,7 +437,7 @@ def test_an_unproven_prefix_is_blocked_by_numbers_counted_in_the_same_round_trip
     assert send("13612340004") is None
     assert BlockedPrefix.objects.filter(prefix="861361234").exists()
     monkeypatch.undo()
-    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
 
     result = sent[1]
     assert result is not None
@@ -458,7 +458,7 @@ def test_under_attack_the_range_cap_rides_in_the_same_round_trip(
         "CONVERSION_MONITOR": {"MIN_SENDS": 100, "NEW_PREFIX_NUMBERS": 3, "ATTACK_BLOCKS": 1},
     }
     client, _ = site
-    monkeypatch.setattr(issuing, "_enqueue", lambda token, envelope: None)
+    monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
     BlockedPrefix.objects.create(
         prefix="861380000", blocked_until=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     )
