@@ -1,6 +1,6 @@
 """The once-only transitions under real concurrency: threads, each with its own connection.
 
-SQLite serialises every writer, so ``tests/test_models.py`` can only show
+SQLite serialises every writer, so ``tests/managers/`` can only show
 that a second caller loses. Here the callers race on PostgreSQL, whose row
 locks are what the conditional ``UPDATE``\\ s rely on: one claim wins, a quota
 gives back once and never over-sends (on both the ``UPDATE … RETURNING`` path

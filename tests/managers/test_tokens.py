@@ -1,207 +1,29 @@
-"""The models' state transitions (``django_ciam_otp.managers``), each on its own, on SQLite.
-
-Every move of a token, a quota and a recipient throttle is one QuerySet
-method; these tests pin what each moves, from which states only, and that a
-second caller of a once-only move gets ``False`` (claim, give-back, verify).
-Where a move has a hand-written ``UPDATE … RETURNING`` and the ORM fallback
-used on other databases, both are tested. Real concurrency (threads, row
-locks) is in ``tests/postgres/test_transitions.py``.
-"""
+"""Token transitions: claimed once for delivery, sent, retried, failed, expired; superseded,
+wrong attempts, consumed once, purged; and the recipient throttle's lock-out."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-import time_machine
-from django.db import transaction
 from django.utils import timezone
 
 from django_ciam_otp import sql
-from django_ciam_otp.exceptions import InsufficientEmailQuota, InsufficientSMSQuota
-from django_ciam_otp.managers import CLAIM_FIELDS, EPOCH, current_period_start, rolled_over
+from django_ciam_otp.managers import CLAIM_FIELDS
 from django_ciam_otp.models import (
     DeliveryStatus,
-    OTPClient,
     OTPToken,
-    Quota,
-    QuotaPeriod,
     RecipientThrottle,
     TokenStatus,
-    period_start_for,
 )
+
+from .conftest import row
 
 pytestmark = pytest.mark.django_db
 
 # 16:00 UTC is midnight in the test settings' Asia/Shanghai.
 START = dt.datetime(2025, 5, 31, 8, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=25)
-
-
-@pytest.fixture
-def client() -> OTPClient:
-    return OTPClient.objects.create(name="c", client_id="c")
-
-
-@pytest.fixture(params=["returning", "orm"])
-def path(request: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways: ``UPDATE … RETURNING`` (PostgreSQL, SQLite) and the ORM (MySQL)."""
-    if request.param == "orm":
-        monkeypatch.setattr(sql, "update_returning_supported", lambda conn: False)
-    return str(request.param)
-
-
-@pytest.fixture
-def make_token(client: OTPClient) -> Callable[..., OTPToken]:
-    counter = iter(range(10_000))
-
-    def make(**fields: Any) -> OTPToken:
-        now = timezone.now()
-        values: dict[str, Any] = {
-            "token_hash": f"t{next(counter)}",
-            "client": client,
-            "channel": "sms",
-            "usage": "login",
-            "recipient_hash": "r",
-            "recipient_masked": "+86 136****5678",
-            "code_hash": "h",
-            "code_length": 6,
-            "code_expires_at": now + dt.timedelta(seconds=60),
-            "expires_at": now + dt.timedelta(seconds=300),
-            **fields,
-        }
-        return OTPToken.objects.create(**values)
-
-    return make
-
-
-def row(token: OTPToken) -> OTPToken:
-    return OTPToken.objects.get(pk=token.pk)
-
-
-# --- the period rule ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("period", "start"),
-    [
-        (QuotaPeriod.NONE, EPOCH),
-        (QuotaPeriod.DAILY, dt.datetime(2025, 5, 30, 16, 0, tzinfo=dt.UTC)),
-        (QuotaPeriod.MONTHLY, dt.datetime(2025, 4, 30, 16, 0, tzinfo=dt.UTC)),
-    ],
-)
-def test_every_form_of_the_period_rule_agrees(client, period, start):
-    """Python, the model and SQL say the same about the same row, either side of the start."""
-    assert period_start_for(period, START) == start
-    for period_start, over in ((start - dt.timedelta(seconds=1), True), (start, False)):
-        if period == QuotaPeriod.NONE and over:
-            period_start = EPOCH - dt.timedelta(days=1)
-        Quota.objects.all().delete()
-        quota = Quota.objects.create(
-            client=client, channel="sms", limit=9, used=4, period=period, period_start=period_start
-        )
-        assert quota.has_rolled_over(START) is over
-        assert Quota.objects.filter(rolled_over(START)).exists() is over
-        annotated = Quota.objects.with_current_used(START).annotate(
-            start=current_period_start(START)
-        )
-        assert annotated.values_list("used_now", "start").get() == (0 if over else 4, start)
-        with time_machine.travel(START, tick=False):
-            assert quota.current_used == (0 if over else 4)
-
-
-# --- quotas -------------------------------------------------------------------------------
-
-
-def test_consume_counts_in_the_clients_and_the_site_quota(client, path):
-    Quota.objects.create(client=client, channel="sms", limit=2)
-    Quota.objects.create(client=None, channel="sms", limit=5)
-    Quota.objects.create(client=None, channel="email", limit=5)
-    taken = Quota.objects.consume(client.pk, "sms")
-    assert sorted((q.client_id or 0, q.used, q.period_start) for q in taken) == [
-        (0, 1, EPOCH),
-        (client.pk, 1, EPOCH),
-    ]
-    assert sorted(Quota.objects.values_list("channel", "used")) == [
-        ("email", 0),
-        ("sms", 1),
-        ("sms", 1),
-    ]
-
-
-def test_consume_refuses_at_the_limit_and_takes_nothing(client, path):
-    Quota.objects.create(client=client, channel="sms", limit=1, used=1)
-    Quota.objects.create(client=None, channel="sms", limit=5)
-    with pytest.raises(InsufficientSMSQuota), transaction.atomic():
-        Quota.objects.consume(client.pk, "sms")
-    assert sorted(Quota.objects.values_list("used", flat=True)) == [0, 1]
-
-
-def test_a_zero_limit_refuses_and_the_error_names_the_channel(client, path):
-    Quota.objects.create(client=None, channel="email", limit=0)
-    with pytest.raises(InsufficientEmailQuota), transaction.atomic():
-        Quota.objects.consume(client.pk, "email")
-
-
-def test_consume_nothing_checks_that_one_more_would_fit(client, path):
-    quota = Quota.objects.create(client=client, channel="sms", limit=2, used=1)
-    assert [q.used for q in Quota.objects.consume(client.pk, "sms", count=0)] == [1]
-    Quota.objects.filter(pk=quota.pk).update(used=2)
-    with pytest.raises(InsufficientSMSQuota), transaction.atomic():
-        Quota.objects.consume(client.pk, "sms", count=0)
-    assert Quota.objects.get().used == 2
-
-
-def test_no_quota_consumes_nothing(client, path):
-    assert Quota.objects.consume(client.pk, "sms") == []
-
-
-def test_a_rolled_over_quota_starts_again(client, path):
-    with time_machine.travel(START, tick=False):
-        Quota.objects.create(
-            client=client,
-            channel="sms",
-            limit=3,
-            used=3,
-            period=QuotaPeriod.DAILY,
-            period_start=dt.datetime(2025, 5, 29, 16, 0, tzinfo=dt.UTC),
-        )
-        [taken] = Quota.objects.consume(client.pk, "sms")
-    today = dt.datetime(2025, 5, 30, 16, 0, tzinfo=dt.UTC)
-    assert (taken.used, taken.period_start) == (1, today)
-    assert Quota.objects.values_list("used", "period_start").get() == (1, today)
-
-
-def test_give_back_returns_one_message_once(client, make_token):
-    Quota.objects.create(client=client, channel="sms", limit=5, used=2)
-    Quota.objects.create(client=None, channel="sms", limit=5, used=2)
-    token = make_token(quota_consumed=True)
-    stale = row(token)  # another process's copy, still saying consumed
-    assert Quota.objects.give_back(token) is True
-    assert token.quota_consumed is False
-    assert Quota.objects.give_back(stale) is False  # the flag was cleared in the database
-    assert Quota.objects.give_back(token) is False  # and on the instance: no query
-    assert list(Quota.objects.values_list("used", flat=True)) == [1, 1]
-    assert row(token).quota_consumed is False
-
-
-def test_give_back_leaves_a_quota_that_restarted_since_the_send(client, make_token):
-    Quota.objects.create(client=client, channel="sms", limit=5, used=1, period_start=START)
-    token = make_token(quota_consumed=True, created_at=START - dt.timedelta(hours=1))
-    assert Quota.objects.give_back(token) is True
-    assert Quota.objects.get().used == 1
-
-
-def test_an_alarm_level_is_claimed_once_per_period(client):
-    quota = Quota.objects.create(client=client, channel="sms", limit=10)
-    first, second = START, START + dt.timedelta(days=1)
-    assert Quota.objects.claim_alarm(quota.pk, 80, first) is True
-    assert Quota.objects.claim_alarm(quota.pk, 80, first) is False
-    assert Quota.objects.claim_alarm(quota.pk, 100, first) is True
-    assert Quota.objects.claim_alarm(quota.pk, 80, first) is False
-    assert Quota.objects.claim_alarm(quota.pk, 80, second) is True
 
 
 # --- token delivery -----------------------------------------------------------------------
@@ -427,24 +249,3 @@ def test_a_verified_code_forgives_the_recipients_failures():
     RecipientThrottle.objects.create(recipient_hash="r", failures=2, locked_until=now)
     RecipientThrottle.objects.reset("r")
     assert RecipientThrottle.objects.values_list("failures", "locked_until").get() == (0, None)
-
-
-# --- blocked prefixes and clients ---------------------------------------------------------
-
-
-def test_a_block_is_renewed_in_place_and_lifted_once():
-    from django_ciam_otp.models import BlockedPrefix
-
-    now = timezone.now()
-    later = now + dt.timedelta(hours=1)
-    BlockedPrefix.objects.block(
-        "861361234", until=later, reason="first", sends=5, verifications=0, now=now
-    )
-    renewed = BlockedPrefix.objects.block(
-        "861361234", until=later, reason="again", sends=9, verifications=1, now=now
-    )
-    assert BlockedPrefix.objects.count() == 1
-    assert (renewed.reason, renewed.sends) == ("again", 9)
-    assert BlockedPrefix.objects.lift("861361234", now) == 1
-    assert BlockedPrefix.objects.lift("861361234", now) == 0  # over already: nothing to lift
-    assert not BlockedPrefix.objects.get(prefix="861361234").is_active
