@@ -312,7 +312,7 @@ def record_verification(prefix: str | None, client_pk: int) -> None:
     _count(f"client:{client_pk}", "v")
     if prefix is not None:
         _count(f"prefix:{prefix}", "v")
-        _vouch(prefix)
+        vouch_prefix(prefix)
         _lift(prefix)
 
 
@@ -330,8 +330,13 @@ def _lift(prefix: str) -> None:
     snapshots.table_changed(BlockedPrefix)  # update() sends no post_save
 
 
-def _vouch(prefix: str) -> None:
-    """A code to ``prefix`` was verified: lift the new-prefix cap for ``PREFIX_MEMORY`` seconds."""
+def vouch_prefix(prefix: str) -> None:
+    """``prefix`` is proven (a code to it was verified, or an admin vouched for it).
+
+    Lifts the new-prefix cap for ``PREFIX_MEMORY`` seconds. Public so that a
+    site moving from another OTP provider can vouch for the blocks its people
+    verified there (and the attack simulation for a site live for a month).
+    """
     if not _new_prefix_numbers() or counters.cache_is_down():
         return
     try:
@@ -369,7 +374,7 @@ def unblock_prefix(prefix: str) -> int:
             store.delete_many(_keys(scope, "s") + _keys(scope, "v") + _keys(scope, "n"))
         except counters.CacheUnavailable:  # the block is lifted all the same
             logger.warning("could not reset the conversion counters of an unblocked prefix")
-        _vouch(prefix)  # an admin vouches for it: no new-prefix cap either
+        vouch_prefix(prefix)  # an admin vouches for it: no new-prefix cap either
     lifted = BlockedPrefix.objects.lift(prefix, timezone.now())
     snapshots.table_changed(BlockedPrefix)  # update() sends no post_save
     return lifted
