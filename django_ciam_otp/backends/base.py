@@ -140,9 +140,18 @@ class BaseBackend:
         """This backend's system checks, run by ``manage.py check`` while it is configured.
 
         Like Django's ``Model.check()``: the core calls it for each configured
-        backend class, with ``databases`` (``None`` unless ``check --database``
-        or ``migrate``), so a check that reads the database looks at it only then.
+        backend class. It must not read the database (see :meth:`check_database`).
         Subclasses extend the list from ``super().check(**kwargs)``.
+        """
+        return []
+
+    @classmethod
+    def check_database(cls, databases: list[str]) -> list[checks.CheckMessage]:
+        """Checks that read the database (``databases``: the aliases to look at).
+
+        Run only where Django runs its ``database``-tagged checks
+        (``check --database default``, ``migrate``), never by a plain
+        ``manage.py check``, which from Django 6 passes every alias to every check.
         """
         return []
 

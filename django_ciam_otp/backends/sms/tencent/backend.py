@@ -105,12 +105,13 @@ class SMSBackend(BaseSMSBackend):
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[CheckMessage]:
-        """``ciam_otp.E101``–``E112`` and ``W101``–``W104`` (:mod:`.checks`), while configured.
+        """``ciam_otp.E101``–``E112`` and ``W101``–``W104`` (:mod:`.checks`), while configured."""
+        return [*super().check(**kwargs), *checks.run()]
 
-        With ``databases`` (``check --database``, ``migrate``) the SMS auth
-        sources are checked against Tencent's limits too.
-        """
-        return [*super().check(**kwargs), *checks.run(databases=kwargs.get("databases"))]
+    @classmethod
+    def check_database(cls, databases: list[str]) -> list[CheckMessage]:
+        """The SMS auth sources against Tencent's limits (E110, E111, W102)."""
+        return [*super().check_database(databases), *checks.run_database(databases)]
 
     def describe(self) -> str:
         return (

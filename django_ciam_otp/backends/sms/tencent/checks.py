@@ -48,9 +48,14 @@ def backend_configured() -> bool:
     return any(cls.settings_key == SETTINGS_KEY for cls in configured_backends())
 
 
-def run(databases: Any = None) -> list[checks.CheckMessage]:
-    """Every check of this backend; the auth sources too when ``databases`` is given."""
-    return [*_settings_checks(), *_auth_source_checks(databases)]
+def run() -> list[checks.CheckMessage]:
+    """The checks of this backend's settings (no database read)."""
+    return _settings_checks()
+
+
+def run_database(databases: Any) -> list[checks.CheckMessage]:
+    """The checks that read the database: the SMS auth sources against Tencent's limits."""
+    return _auth_source_checks(databases)
 
 
 def _conf() -> Any:
