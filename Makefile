@@ -80,7 +80,9 @@ bench-timing: install
 	$(PY) -m bench.timing $(TIMING_ARGS)
 
 ## attack-sim: legitimate users and an SMS-pumping bot against the live example project (~3 minutes);
-## the attack's shape is in ATTACK_ARGS, e.g. ATTACK_ARGS="--bot-prefixes 8 --bot-burst 4 --bot-interval 1"
+## the attack's shape is in ATTACK_ARGS, e.g. ATTACK_ARGS="--bot-prefixes 8 --bot-burst 4 --bot-interval 1";
+## --proven-share S vouches for that share of the legitimate users' blocks before the run (a site
+## live for a month; default 0, a new site); codes to unproven prefixes are reported too
 attack-sim: install
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) -m bench.attack $(ATTACK_ARGS)

@@ -1,7 +1,8 @@
 """``make attack-sim``: legitimate users and an SMS-pumping bot against the live example project.
 
     python -m bench.attack [--duration 150] [--legit-rate 2] [--verify-share 0.9]
-                           [--bot-prefixes 4] [--bot-burst 10] [--bot-interval 2] ...
+                           [--bot-prefixes 4] [--bot-burst 10] [--bot-interval 2]
+                           [--legit-blocks 0] [--proven-share 0] ...
 
 The stack is the bench's (PostgreSQL, Redis cache + broker, gunicorn with 2
 workers, a Celery worker), with the filebased SMS backend, so a legitimate
@@ -23,12 +24,33 @@ caller's address in ``X-Forwarded-For``, which the per-IP limits count.
   ``--bot-burst`` requests to adjacent numbers every ``--bot-interval``
   seconds (``--bot-concurrency`` at once), taking its ``--bot-prefixes``
   blocks in turn, from ``--bot-ips`` rotating addresses; it never verifies.
+* **A site live for a month** (``--proven-share S``, issue 16; default 0: a
+  new site, nothing vouched): before any traffic, the share ``S`` of the
+  legitimate users' blocks is marked proven, as if people had verified codes
+  there within ``PREFIX_MEMORY``: ``abuse.vouch_prefix(abuse.phone_prefix(n))``
+  runs in one ``manage.py shell`` with the stack's settings, so the markers
+  land in the stack's Redis cache (the simulation counts them there). The
+  legitimate users' blocks are the ``--legit-blocks`` busy blocks; without
+  that option, the distinct blocks of the legitimate numbers of the timeline
+  (all planned up front from ``--seed``, so each user's block is known before
+  the run). Which blocks are proven is drawn from ``--seed`` by an RNG of its
+  own, so the timeline is the same for every ``S``. The bot's blocks are never
+  vouched (it rents fresh ranges), nor are those of the legitimate users that
+  ``--legit-in-bot-prefixes`` puts there.
 
 Printed at the end: the bot's attempts and the messages delivered to its
 numbers (the SMS files), legitimate sends refused (any answer but 200) and
-verified; the targets of issue 7 are <= 5 % and <= 1 %. ``--settings`` tries
-other defaults (JSON merged into ``CIAM_OTP``), e.g.
-``--settings '{"CONVERSION_MONITOR": {"MIN_SENDS": 5}}'``.
+verified; the targets of issue 7 are <= 5 % and <= 1 %. Also the codes sent
+(accepted) and delivered to **unproven prefixes**, legitimate and bot apart: a
+code's prefix (``PREFIX_LENGTH`` digits of E.164, read from the stack's
+settings) is unproven if it was not vouched before the run and no code to a
+number of that prefix had been verified (verify answered 200) before the send
+request of that code started (a message is matched to its number's accepted
+sends in order; an unmatched one is dated by its file's ``Date:``). Every 15 s
+a progress line shows the sends so far, the bot's accepted ones and the
+accepted sends to unproven prefixes; the JSON result keeps those lines in
+``progress``. ``--settings`` tries other defaults (JSON merged into
+``CIAM_OTP``), e.g. ``--settings '{"CONVERSION_MONITOR": {"MIN_SENDS": 5}}'``.
 """
 
 from __future__ import annotations
@@ -36,6 +58,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import datetime as dt
 import json
 import random
 import re
@@ -90,6 +113,8 @@ class Inbox:
         self.seen: set[str] = set()
         self.codes: dict[str, str] = {}
         self.count: collections.Counter[str] = collections.Counter()
+        #: Unix time of each message by number (its ``Date:`` header, else the file's mtime).
+        self.dates: dict[str, list[float]] = collections.defaultdict(list)
         self.lock = threading.Lock()
 
     def scan(self) -> None:
@@ -107,9 +132,11 @@ class Inbox:
             head, _, body = text.partition("\n\n")
             to = head.splitlines()[0].removeprefix("To: ").strip()
             match = self.CODE.search(body)
+            date = message_date(head, path)
             with self.lock:
                 self.seen.add(path.name)
                 self.count[to] += 1
+                self.dates[to].append(date)
                 if match:
                     self.codes[to] = match.group(1)
 
@@ -124,6 +151,19 @@ class Inbox:
         return None
 
 
+def message_date(head: str, path: Path) -> float:
+    for line in head.splitlines():
+        if line.startswith("Date: "):
+            try:
+                return dt.datetime.fromisoformat(line.removeprefix("Date: ").strip()).timestamp()
+            except ValueError:
+                break
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
 @dataclass
 class Tally:
     legit_sends: int = 0
@@ -134,7 +174,51 @@ class Tally:
     bot_attempts: int = 0
     bot_accepted: int = 0
     bot_refused: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: Accepted sends (200) to a prefix that was unproven when the request started.
+    legit_accepted_unproven: int = 0
+    bot_accepted_unproven: int = 0
+    #: Legitimate sends refused although their prefix was proven when the request started.
+    legit_refused_proven: int = 0
+    #: Unix time each number's accepted send requests started, in order.
+    accepted_at: dict[str, list[float]] = field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
+    #: Unix time the first verification of a code to each prefix was answered 200.
+    verified_at: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# One `manage.py shell` with the stack's settings: vouches for the prefixes of the numbers
+# given (a JSON list of E.164 numbers) and prints the prefix length and the prefixes.
+VOUCH = """
+import json
+from django_ciam_otp import abuse
+from django_ciam_otp.conf import otp_settings
+prefixes = sorted({{abuse.phone_prefix(n) for n in json.loads({numbers!r})}})
+for prefix in prefixes:
+    abuse.vouch_prefix(prefix)
+print("VOUCHED " + json.dumps({{"prefix_length": int(otp_settings.PREFIX_LENGTH),
+                               "prefixes": prefixes}}))
+"""
+
+
+def vouch(stack: Stack, blocks: list[str]) -> tuple[int, list[str], int]:
+    """Vouch for ``blocks`` in the stack's cache: (prefix length, prefixes, markers found).
+
+    Also run with no blocks, to read the stack's ``PREFIX_LENGTH``.
+    """
+    numbers = json.dumps([f"+86{block}0000" for block in blocks])
+    out = stack.manage("shell", "-c", VOUCH.format(numbers=numbers))
+    line = next(x for x in reversed(out.splitlines()) if x.startswith("VOUCHED "))
+    answer = json.loads(line.removeprefix("VOUCHED "))
+    prefixes: list[str] = answer["prefixes"]
+    wanted = {f"ciam_otp:conv:prefix:{p}:known" for p in prefixes}
+    found = set()
+    if wanted:  # the keys as the cache wrote them (after Django's KEY_PREFIX and version)
+        for key in stack.cache.client().scan_iter(match="*ciam_otp:conv:prefix:*:known"):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            found.add(name[name.index("ciam_otp:conv:prefix:") :])
+    return int(answer["prefix_length"]), prefixes, len(found & wanted)
 
 
 def all_blocks() -> list[str]:
@@ -198,21 +282,51 @@ def simulate(stack: Stack, args: argparse.Namespace, sms_dir: Path) -> dict[str,
         t += args.bot_interval
     events.sort(key=lambda e: e[0])
 
+    # --- a site live for a month: that share of the legitimate users' blocks is proven ---
+    if busy:
+        legit_blocks = sorted(busy)
+    else:  # the blocks of the planned legitimate numbers (the bot's are never vouched)
+        legit_blocks = sorted({e[2][0][:7] for e in events if e[1] == "legit"} - bot_set)
+    proven_rnd = random.Random(f"proven-{args.seed}")  # noqa: S311 - same timeline for every S
+    proven_blocks = proven_rnd.sample(legit_blocks, round(args.proven_share * len(legit_blocks)))
+    prefix_length, vouched_list, markers = vouch(stack, proven_blocks)
+    vouched = set(vouched_list)
+    if proven_blocks:
+        log(
+            f"proven: {len(proven_blocks)} of the legitimate users' {len(legit_blocks)} blocks "
+            f"vouched for ({len(vouched)} prefixes, {markers} markers in the cache)"
+        )
+        if markers < len(vouched):
+            log("  WARNING: not every marker is in the cache (NEW_PREFIX_NUMBERS 0? cache down?)")
+
+    def prefix_of(e164: str) -> str:
+        return e164.lstrip("+")[:prefix_length]
+
+    def unproven(prefix: str, at: float) -> bool:
+        """Not vouched before the run and no code to it verified before ``at`` (unix time)."""
+        first = tally.verified_at.get(prefix)
+        return prefix not in vouched and (first is None or first >= at)
+
     def legit(number: str, ip: str, verify: bool, delay: float) -> None:
+        e164, sent_at = "+86" + number, time.time()
         status, body = post(
             send_url, {"usage": "login", "phone_number": number, "auth_source_id": SOURCE}, ip
         )
         with tally.lock:
             tally.legit_sends += 1
+            new_prefix = unproven(prefix_of(e164), sent_at)
             if status != 200:
                 tally.legit_refused[f"{status} {body.get('error', '')}"] += 1
+                tally.legit_refused_proven += not new_prefix
                 return
+            tally.accepted_at[e164].append(sent_at)
+            tally.legit_accepted_unproven += new_prefix
             if verify:
                 tally.legit_verify_tried += 1
         if not verify:
             return
         time.sleep(delay)
-        code = inbox.code_for("+86" + number, timeout=15)
+        code = inbox.code_for(e164, timeout=15)
         if code is None:
             with tally.lock:
                 tally.legit_verify_failed["no message arrived"] += 1
@@ -225,10 +339,12 @@ def simulate(stack: Stack, args: argparse.Namespace, sms_dir: Path) -> dict[str,
         with tally.lock:
             if status == 200:
                 tally.legit_verified += 1
+                tally.verified_at.setdefault(prefix_of(e164), time.time())
             else:
                 tally.legit_verify_failed[f"{status} {answer.get('error', '')}"] += 1
 
     def bot_one(number: str, ip: str) -> None:
+        e164, sent_at = "+86" + number, time.time()
         status, body = post(
             send_url, {"usage": "login", "phone_number": number, "auth_source_id": SOURCE}, ip
         )
@@ -236,6 +352,8 @@ def simulate(stack: Stack, args: argparse.Namespace, sms_dir: Path) -> dict[str,
             tally.bot_attempts += 1
             if status == 200:
                 tally.bot_accepted += 1
+                tally.accepted_at[e164].append(sent_at)
+                tally.bot_accepted_unproven += unproven(prefix_of(e164), sent_at)
             else:
                 tally.bot_refused[f"{status} {body.get('error', '')}"] += 1
 
@@ -246,6 +364,7 @@ def simulate(stack: Stack, args: argparse.Namespace, sms_dir: Path) -> dict[str,
     )
     started = time.monotonic()
     progress_at = started + 15
+    progress: list[dict[str, Any]] = []
     with (
         ThreadPoolExecutor(max_workers=args.threads) as pool,
         ThreadPoolExecutor(max_workers=args.bot_concurrency) as bot_pool,
@@ -262,12 +381,24 @@ def simulate(stack: Stack, args: argparse.Namespace, sms_dir: Path) -> dict[str,
             if time.monotonic() > progress_at:
                 progress_at += 15
                 with tally.lock:
-                    log(
-                        f"  {time.monotonic() - started:5.0f} s: legit {tally.legit_sends} sent, "
-                        f"{sum(tally.legit_refused.values())} refused, "
-                        f"{tally.legit_verified} verified; "
-                        f"bot {tally.bot_attempts} attempts, {tally.bot_accepted} accepted"
-                    )
+                    point = {
+                        "seconds": round(time.monotonic() - started, 1),
+                        "legit_sends": tally.legit_sends,
+                        "legit_refused": sum(tally.legit_refused.values()),
+                        "legit_verified": tally.legit_verified,
+                        "bot_attempts": tally.bot_attempts,
+                        "bot_accepted": tally.bot_accepted,
+                        "legit_accepted_unproven": tally.legit_accepted_unproven,
+                        "bot_accepted_unproven": tally.bot_accepted_unproven,
+                    }
+                progress.append(point)
+                log(
+                    f"  {point['seconds']:5.0f} s: legit {point['legit_sends']} sent, "
+                    f"{point['legit_refused']} refused, {point['legit_verified']} verified; "
+                    f"bot {point['bot_attempts']} attempts, {point['bot_accepted']} accepted; "
+                    f"accepted to unproven prefixes: legit {point['legit_accepted_unproven']}, "
+                    f"bot {point['bot_accepted_unproven']}"
+                )
         log("  load over; waiting for the last verifications")
     elapsed = time.monotonic() - started
 
@@ -280,6 +411,16 @@ def simulate(stack: Stack, args: argparse.Namespace, sms_dir: Path) -> dict[str,
     inbox.scan()
     delivered_bot = sum(n for to, n in inbox.count.items() if to in bot_numbers)
     delivered_legit = sum(n for to, n in inbox.count.items() if to not in bot_numbers)
+    # Messages to unproven prefixes: message k to a number was sent by its k-th accepted send.
+    fresh = {"legit": 0, "bot": 0}
+    fresh_prefixes: dict[str, set[str]] = {"legit": set(), "bot": set()}
+    for to, dates in inbox.dates.items():
+        kind = "bot" if to in bot_numbers else "legit"
+        sends = sorted(tally.accepted_at.get(to, []))
+        for k, date in enumerate(sorted(dates)):
+            if unproven(prefix_of(to), sends[k] if k < len(sends) else date):
+                fresh[kind] += 1
+                fresh_prefixes[kind].add(prefix_of(to))
     with stack.pg.connect() as conn:
         blocked = conn.execute(
             "SELECT prefix, reason FROM ciam_otp_blockedprefix WHERE blocked_until > now()"
@@ -304,6 +445,20 @@ def simulate(stack: Stack, args: argparse.Namespace, sms_dir: Path) -> dict[str,
         "bot_delivered_share": delivered_bot / tally.bot_attempts if tally.bot_attempts else 0.0,
         "bot_refused_by": dict(tally.bot_refused),
         "blocked_prefixes": [{"prefix": p, "reason": r} for p, r in blocked],
+        # issue 16: a site live for a month, and the codes to unproven prefixes
+        "prefix_length": prefix_length,
+        "legit_blocks": len(legit_blocks),
+        "proven_blocks": len(proven_blocks),
+        "vouched_prefixes": len(vouched),
+        "vouched_markers_found": markers,
+        "legit_accepted_unproven": tally.legit_accepted_unproven,
+        "bot_accepted_unproven": tally.bot_accepted_unproven,
+        "legit_delivered_unproven": fresh["legit"],
+        "bot_delivered_unproven": fresh["bot"],
+        "legit_unproven_prefixes_delivered": len(fresh_prefixes["legit"]),
+        "bot_unproven_prefixes_delivered": len(fresh_prefixes["bot"]),
+        "legit_refused_proven": tally.legit_refused_proven,
+        "progress": progress,
     }
 
 
@@ -330,6 +485,17 @@ def report(r: dict[str, Any]) -> list[str]:
         f"legitimate sends refused: {r['legit_refused']} of {r['legit_sends']} "
         f"({100 * r['legit_refused_share']:.2f} %; target <= 1 %: "
         f"{'met' if legit_ok else 'NOT met'})",
+        f"proven before the run (--proven-share {a['proven_share']}): {r['proven_blocks']} of "
+        f"the legitimate users' {r['legit_blocks']} blocks, {r['vouched_prefixes']} prefixes "
+        f"({r['vouched_markers_found']} markers found in the cache)",
+        f"codes to unproven prefixes ({r['prefix_length']} digits; not vouched, none verified "
+        f"before the send): delivered legit {r['legit_delivered_unproven']} of "
+        f"{r['legit_messages']} messages ({r['legit_unproven_prefixes_delivered']} prefixes), "
+        f"bot {r['bot_delivered_unproven']} of {r['bot_delivered']} "
+        f"({r['bot_unproven_prefixes_delivered']} prefixes); accepted legit "
+        f"{r['legit_accepted_unproven']}, bot {r['bot_accepted_unproven']}",
+        f"legitimate sends refused in proven prefixes: {r['legit_refused_proven']} of "
+        f"{r['legit_refused']} refused",
     ]
 
 
@@ -359,6 +525,13 @@ def main() -> None:
         help="draw legitimate numbers from this many busy blocks (0: the whole numbering plan)",
     )
     parser.add_argument(
+        "--proven-share",
+        type=float,
+        default=0.0,
+        help="share of the legitimate users' blocks vouched for before the run, as on a site "
+        "live for a month (0: a new site)",
+    )
+    parser.add_argument(
         "--legit-in-bot-prefixes",
         type=float,
         default=0.0,
@@ -382,6 +555,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.duration > 600:
         sys.exit("--duration is capped at 600 s")
+    if not 0.0 <= args.proven_share <= 1.0:
+        sys.exit("--proven-share is a share, from 0 to 1")
 
     extra = {
         "BENCH_TRUST_X_FORWARDED_FOR": "1",

@@ -42,7 +42,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import counters, crypto, signals, snapshots
+from . import counters, crypto, signals, sitewide, snapshots
 from .conf import otp_settings
 from .counters import Bump, CountResult, Distinct, Sum, store
 from .exceptions import RateLimitExceeded
@@ -159,7 +159,7 @@ class Watch:
     caps: tuple[tuple[str, int], ...] = ()
 
 
-def _known_key(prefix: str) -> str:
+def known_key(prefix: str) -> str:
     """Set for ``PREFIX_MEMORY`` seconds by every verified code to a number of ``prefix``."""
     return f"ciam_otp:conv:prefix:{prefix}:known"
 
@@ -170,10 +170,13 @@ def _new_prefix_numbers() -> int:
 
 
 def under_attack() -> bool:
-    """Whether at least ``ATTACK_BLOCKS`` prefixes are blocked right now (site-wide).
+    """Whether the site is tightened (``sitewide.py``) or ``ATTACK_BLOCKS`` prefixes are blocked.
 
-    Read from this process's copy of the blocked prefixes: no query, no round trip.
+    Read from this process's latest count and its copy of the blocked
+    prefixes: no query, no round trip.
     """
+    if sitewide.tightened_here():
+        return True
     blocks = int(_monitor().get("ATTACK_BLOCKS") or 0)
     if not blocks:
         return False
@@ -220,7 +223,7 @@ def watch(prefix: str | None, client_pk: int, recipient_hash: str = "", e164: st
     sums = (
         Sum(SENDS, tuple(_keys(scope, "s", now))),
         Sum(VERIFICATIONS, tuple(_keys(scope, "v", now))),
-        Sum(VERIFIED_LATELY, (_known_key(prefix),)),
+        Sum(VERIFIED_LATELY, (known_key(prefix),)),
     )
     limits = caps(prefix, e164) if recipient_hash else ()
     distinct = []
@@ -312,6 +315,7 @@ def record_verification(prefix: str | None, client_pk: int) -> None:
     _count(f"client:{client_pk}", "v")
     if prefix is not None:
         _count(f"prefix:{prefix}", "v")
+        sitewide.record_verification()
         vouch_prefix(prefix)
         _lift(prefix)
 
@@ -340,7 +344,7 @@ def vouch_prefix(prefix: str) -> None:
     if not _new_prefix_numbers() or counters.cache_is_down():
         return
     try:
-        store.set_value(_known_key(prefix), 1, int(_monitor().get("PREFIX_MEMORY") or 0) or None)
+        store.set_value(known_key(prefix), 1, int(_monitor().get("PREFIX_MEMORY") or 0) or None)
     except counters.CacheUnavailable:  # monitoring must never fail a verification
         logger.warning("conversion monitor could not mark a prefix (cache unavailable)")
 

@@ -105,7 +105,7 @@ def check_settings(
         )
     errors.extend(_check_numbers())
     errors.extend(_check_user_fields())
-    errors.extend(_check_backends(databases))
+    errors.extend(_check_backends())
     errors.extend(_check_delivery())
     errors.extend(_check_site_client())
     return errors
@@ -172,11 +172,29 @@ def _check_monitor() -> list[checks.CheckMessage]:
         "ATTACK_BLOCKS": (0, 100000),
         "ATTACK_RANGE_LENGTH": (0, 15),
         "ATTACK_RANGE_NUMBERS": (0, 100000),
+        "SITE_WINDOW": (0, 86400),
+        "SITE_HISTORY": (3600, 30 * 86400),
+        "SITE_HISTORY_MIN_SENDS": (1, 10**9),
+        "SITE_MIN_UNPROVEN": (1, 10**9),
+        "SITE_MIN_SENDS": (1, 10**9),
+        "TIGHTENED_MIN_SECONDS": (0, 7 * 86400),
+        "UNPROVEN_CODES_PER_HOUR": (1, 10**9),
     }
     errors.extend(_check_ints(monitor, bounds, f"{name}['{{}}']"))
-    ratio = monitor.get("MIN_RATIO")
-    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
-        errors.append(_error(f"{name}['MIN_RATIO'] must be a number from 0 to 1.", 6))
+    for key, (low, high) in {
+        "MIN_RATIO": (0, 1),
+        "UNPROVEN_SHARE_FLOOR": (0, 1),
+        "NEW_SITE_RATIO": (0, 1),
+        "CONVERSION_DROP": (0, 1),
+        "UNPROVEN_SURGE": (1, 100),
+    }.items():
+        value = monitor.get(key)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not low <= value <= high
+        ):
+            errors.append(_error(f"{name}['{key}'] must be a number from {low} to {high}.", 6))
     return errors
 
 
@@ -223,11 +241,28 @@ def _check_user_fields() -> list[checks.CheckMessage]:
     return errors
 
 
-def _check_backends(databases: Any = None) -> list[checks.CheckMessage]:
-    """Each configured backend's own checks; ``databases`` as Django passes it (may be None)."""
+def _check_backends() -> list[checks.CheckMessage]:
+    """Each configured backend's own checks (those that read no database)."""
     errors: list[checks.CheckMessage] = []
     for backend in loading.configured_backends():
-        errors.extend(backend.check(databases=databases))
+        errors.extend(backend.check())
+    return errors
+
+
+@checks.register(checks.Tags.database)
+def check_backend_databases(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Each configured backend's checks that read the database (``check --database``, ``migrate``).
+
+    Tagged ``database``, so a plain ``manage.py check`` skips them: from
+    Django 6 it passes every alias to every check, tagged or not.
+    """
+    if not databases:
+        return []
+    errors: list[checks.CheckMessage] = []
+    for backend in loading.configured_backends():
+        errors.extend(backend.check_database(list(databases)))
     return errors
 
 

@@ -152,6 +152,21 @@ DEFAULTS: dict[str, Any] = {
         "ATTACK_BLOCKS": 3,
         "ATTACK_RANGE_LENGTH": 11,
         "ATTACK_RANGE_NUMBERS": 1,
+        # The site-wide view (sitewide.py): sends, verifications and sends to
+        # unproven prefixes over SITE_WINDOW (0: off) against SITE_HISTORY; out of
+        # the site's normal band, sends to unproven prefixes are held to
+        # UNPROVEN_CODES_PER_HOUR (the cost ceiling) for at least TIGHTENED_MIN_SECONDS.
+        "SITE_WINDOW": 600,
+        "SITE_HISTORY": 86400,
+        "SITE_HISTORY_MIN_SENDS": 500,
+        "SITE_MIN_UNPROVEN": 20,
+        "UNPROVEN_SHARE_FLOOR": 0.2,
+        "UNPROVEN_SURGE": 2.0,
+        "SITE_MIN_SENDS": 40,
+        "NEW_SITE_RATIO": 0.6,
+        "CONVERSION_DROP": 0.5,
+        "TIGHTENED_MIN_SECONDS": 900,
+        "UNPROVEN_CODES_PER_HOUR": 60,
     },
     # Percent of a quota at which admins are mailed and quota_threshold_reached fires.
     "QUOTA_ALARM_THRESHOLDS": [80, 100],

@@ -15,6 +15,9 @@
     ``sends``, ``verifications`` and ``ratio`` over the window.
 ``quota_threshold_reached(sender, quota, percent, used, limit)``
     once per period when a quota reaches one of ``QUOTA_ALARM_THRESHOLDS``.
+``pumping_mode_changed(sender, tightened, reason, signals)``
+    when the site-wide view (``sitewide.py``) tightens sends to unproven
+    prefixes, or ends that mode; ``signals`` holds the window's counts.
 ``delivery_backend_stopped(sender, stop)``
     when a backend answered that it cannot send anything until an operator
     acts (credentials, arrears, template…); ``stop`` is a
@@ -30,3 +33,4 @@ otp_delivery_failed = Signal()
 prefix_blocked = Signal()
 quota_threshold_reached = Signal()
 delivery_backend_stopped = Signal()
+pumping_mode_changed = Signal()

@@ -68,13 +68,14 @@ class ApiClient:
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
     """Rate-limit counters, the per-process table copies and the SMS outbox start empty."""
-    from django_ciam_otp import breaker, counters, snapshots
+    from django_ciam_otp import breaker, counters, sitewide, snapshots
     from django_ciam_otp.backends.sms import locmem
 
     for cache in caches.all():
         cache.clear()
     snapshots.clear_all()
     breaker.forget_local_copy()
+    sitewide.forget_local_copy()
     counters.reset_breaker()
     locmem.outbox.clear()
     yield

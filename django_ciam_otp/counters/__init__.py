@@ -1,7 +1,18 @@
 """Counters behind one interface: a plan of what to count in, a typed result out.
 
-* ``plan.py``: :class:`CountPlan` (limit groups, bumps, marker, sums,
-  distinct counts) and :class:`CountResult`, with the semantics every store keeps;
+* ``plan.py``: :class:`CountPlan` and :class:`CountResult`, with the
+  semantics every store keeps. A plan's primitives:
+
+  - :class:`LimitGroup` of :class:`Rate` s: limits that refuse a send, by phase
+    (:data:`CALLER`, then :data:`RECIPIENT`);
+  - :class:`Bump`: a plain counter incremented by a send that passed, skipped
+    while its ``unless`` key exists (the conversion monitor's buckets);
+  - :class:`Marker`: a key set by a send, telling whether it was there;
+  - :class:`Sum`: plain counters (or any numeric key) read, added up;
+  - :class:`Distinct`: a member counted among sets, up to a cap;
+  - :class:`Budget`: a token bucket (capacity, refill per second) that
+    applies ``when`` a key exists and ``unless`` another does, answering
+    :data:`BUDGET_TAKEN`, :data:`BUDGET_REFUSED` or :data:`BUDGET_NOT_APPLIED`;
 * ``rates.py``: rates, windows and this app's counter keys (``ciam_otp:rl:...``);
 * ``base.py``: the :class:`CounterStore` protocol;
 * ``redis.py`` (+ ``count.lua``, ``refund.lua``): one atomic round trip on Redis;
@@ -16,8 +27,12 @@ from __future__ import annotations
 from .base import CacheUnavailable, CounterStore
 from .cache import CacheStore
 from .plan import (
+    BUDGET_NOT_APPLIED,
+    BUDGET_REFUSED,
+    BUDGET_TAKEN,
     CALLER,
     RECIPIENT,
+    Budget,
     Bump,
     CountPlan,
     CountResult,
@@ -40,8 +55,12 @@ from .store import (
 
 __all__ = [
     "BREAKER_SECONDS",
+    "BUDGET_NOT_APPLIED",
+    "BUDGET_REFUSED",
+    "BUDGET_TAKEN",
     "CALLER",
     "RECIPIENT",
+    "Budget",
     "Bump",
     "CacheStore",
     "CacheUnavailable",

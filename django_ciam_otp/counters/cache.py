@@ -6,19 +6,33 @@ refuses), as django-ratelimit counts, rather than read first: two concurrent
 requests can never both pass a full counter, they can only both be refused.
 A refused phase then hands back what it incremented, so it counts nothing
 once its refusal is answered; the group's longer rates are only read once a
-shorter one refused. Redis runs the same plan in one atomic script
-(``redis.py``); ``tests/counters`` holds both to the same answers.
+shorter one refused. A budget's state (tokens, last refill) is one cache
+value, read and written back on ``time.time()``'s clock. Redis runs the same
+plan in one atomic script (``redis.py``); ``tests/counters`` holds both to the
+same answers.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.cache.backends.base import BaseCache
 
 from .base import CacheUnavailable
-from .plan import CountPlan, CountResult, Distinct, LimitGroup, charged_keys
+from .plan import (
+    BUDGET_NOT_APPLIED,
+    BUDGET_REFUSED,
+    BUDGET_TAKEN,
+    Budget,
+    CountPlan,
+    CountResult,
+    Distinct,
+    LimitGroup,
+    charged_keys,
+    refill,
+)
 
 
 class CacheStore:
@@ -47,11 +61,15 @@ class CacheStore:
             if refused is None:  # counted: report the counts after this hit, as the script does
                 for group in phase:
                     counts[group.name] = tuple(n + 1 for n in counts[group.name])
-        caller, recipient = charged_keys(plan, refused)
         if refused is not None:
+            caller, recipient = charged_keys(plan, refused)
             return CountResult(refused, counts, caller_keys=caller, recipient_keys=recipient)
+        bumped: list[bool] = []
         for bump in plan.bumps:
-            self.bump(bump.key, bump.ttl)
+            bumped.append(bump.unless is None or not self.cache.has_key(bump.unless))
+            if bumped[-1]:
+                self.bump(bump.key, bump.ttl)
+        caller, recipient = charged_keys(plan, None, bumped)
         marker_was_set = True
         if plan.marker is not None and self.cache.add(plan.marker.key, 1, plan.marker.ttl):
             marker_was_set = False
@@ -63,7 +81,17 @@ class CacheStore:
             for total in plan.sums:
                 sums[total.name] = sum(int(values.get(k) or 0) for k in total.keys)
         distinct = {count.name: self._distinct(count) for count in plan.distinct}
-        return CountResult(None, counts, marker_was_set, sums, distinct, caller, recipient)
+        budgets = {budget.name: self._take(budget) for budget in plan.budgets}
+        return CountResult(
+            None,
+            counts,
+            marker_was_set,
+            sums,
+            distinct,
+            budgets=budgets,
+            caller_keys=caller,
+            recipient_keys=recipient,
+        )
 
     def _hit(self, group: LimitGroup, counted: list[str]) -> tuple[tuple[int, ...], bool]:
         """Count ``group``, shortest window first: its counts as found, and whether it refuses.
@@ -104,6 +132,29 @@ class CacheStore:
             self.cache.set(count.key, current | {count.member}, count.ttl)
         return len(seen) + 1
 
+    def _take(self, budget: Budget) -> int:
+        if budget.when is not None and not self.cache.has_key(budget.when):
+            return BUDGET_NOT_APPLIED
+        if budget.unless is not None and self.cache.has_key(budget.unless):
+            return BUDGET_NOT_APPLIED
+        now = time.time()
+        tokens = refill(budget.capacity, budget.per_second, self._state(budget.key), now)
+        taken = tokens >= 1
+        self.cache.set(budget.key, (tokens - 1 if taken else tokens, now), budget.ttl)
+        return BUDGET_TAKEN if taken else BUDGET_REFUSED
+
+    def _state(self, key: str) -> tuple[float, float] | None:
+        """``(tokens, at)`` as ``_take`` left it, or ``None`` (a new bucket, or not ours)."""
+        value = self.cache.get(key)
+        try:
+            tokens, at = value
+            return float(tokens), float(at)
+        except (TypeError, ValueError):
+            return None
+
+    def budget_left(self, key: str, capacity: float, per_second: float) -> float:
+        return refill(capacity, per_second, self._state(key), time.time())
+
     def refund(self, keys: Sequence[str]) -> None:
         for key in keys:
             try:
@@ -129,6 +180,9 @@ class CacheStore:
 
     def set(self, key: str, value: Any, ttl: int | None) -> None:
         self.cache.set(key, value, ttl)
+
+    def touch(self, key: str, ttl: int | None) -> bool:
+        return bool(self.cache.touch(key, ttl))
 
     def delete_many(self, keys: Sequence[str]) -> None:
         self.cache.delete_many(list(keys))

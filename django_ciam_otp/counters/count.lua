@@ -3,25 +3,32 @@
 -- The arguments are written by wire.encode and the answer read by wire.decode,
 -- the only Python that knows this layout.
 --
--- ARGV[1]: integers separated by spaces (one argument is cheaper to encode and
+-- ARGV[1]: numbers separated by spaces (one argument is cheaper to encode and
 -- parse than forty):
 --   the number of limit groups, then per group its phase, its number of rates,
 --   1 if it refuses by itself (else 0), and per rate its limit and its key's
 --   lifetime;
---   the number of bumps, then each one's lifetime;
+--   the number of bumps, then per bump its lifetime and 1 if it has an
+--   "unless" key (else 0);
 --   the marker's lifetime (0: no marker);
 --   the number of sums, then per sum its number of keys;
 --   the number of distinct counts, then per count its lifetime, its cap and
---   its number of sets.
+--   its number of sets;
+--   the number of budgets, then per budget its lifetime, 1 if it has a "when"
+--   key (else 0), 1 if it has an "unless" key (else 0), its capacity and its
+--   refill per second (both may be fractions).
 -- ARGV[1 + d]: the member of distinct count d.
--- KEYS: every rate's key (groups in order), the bumps, the marker (if any),
--- the keys of each sum, then per distinct count the set to add to followed by
--- the sets to count in.
+-- KEYS: every rate's key (groups in order), each bump's key followed by its
+-- "unless" key (if any), the marker (if any), the keys of each sum, per
+-- distinct count the set to add to followed by the sets to count in, then per
+-- budget its key followed by its "when" and "unless" keys (those it has).
 --
 -- Answer: the refusing group (its position, 0: none) and every rate's count
 -- (after counting it, or as found when its phase refused); then, when nothing
--- refused, whether the marker was there (1 when there is no marker), each sum
--- and each distinct count.
+-- refused, for each bump with an "unless" key whether it was bumped (1) or
+-- skipped (0), whether the marker was there (1 when there is no marker), each
+-- sum, each distinct count, and per budget 1 (a token taken), 0 (empty,
+-- nothing taken) or -1 (not applied).
 local spec, a = {}, 1
 for v in string.gmatch(ARGV[1], '%S+') do spec[#spec + 1] = tonumber(v) end
 local function arg() local v = spec[a]; a = a + 1; return v end
@@ -68,8 +75,14 @@ if refused ~= 0 then return result end
 
 for _ = 1, arg() do
   k = k + 1
-  local ttl = arg()
-  if redis.call('INCR', KEYS[k]) == 1 then redis.call('EXPIRE', KEYS[k], ttl) end
+  local key, ttl, unless = KEYS[k], arg(), arg()
+  local skip = false
+  if unless == 1 then
+    k = k + 1
+    skip = redis.call('EXISTS', KEYS[k]) == 1
+    result[#result + 1] = skip and 0 or 1
+  end
+  if not skip and redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ttl) end
 end
 
 local marker_ttl = arg()
@@ -108,5 +121,43 @@ for d = 1, arg() do
     count = count + 1
   end
   result[#result + 1] = count
+end
+
+-- Token buckets, on the server's clock (TIME is allowed before writes since
+-- Redis 5 replicates a script's effects), asked once and only when needed.
+local now
+for _ = 1, arg() do
+  local ttl, has_when, has_unless, capacity, per_second = arg(), arg(), arg(), arg(), arg()
+  k = k + 1
+  local key, applies = KEYS[k], true
+  if has_when == 1 then
+    k = k + 1
+    if redis.call('EXISTS', KEYS[k]) == 0 then applies = false end
+  end
+  if has_unless == 1 then
+    k = k + 1
+    if redis.call('EXISTS', KEYS[k]) == 1 then applies = false end
+  end
+  if not applies then
+    result[#result + 1] = -1
+  else
+    if now == nil then
+      local time = redis.call('TIME')
+      now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+    end
+    local state = redis.call('HMGET', key, 'tokens', 'at')
+    local tokens, at = tonumber(state[1]), tonumber(state[2])
+    if tokens == nil or at == nil then
+      tokens = capacity  -- a new bucket starts full
+    else
+      tokens = math.min(capacity, tokens + math.max(0, now - at) * per_second)
+    end
+    local taken = 0
+    if tokens >= 1 then tokens = tokens - 1; taken = 1 end
+    redis.call('HSET', key, 'tokens', string.format('%.17g', tokens),
+      'at', string.format('%.17g', now))
+    redis.call('EXPIRE', key, ttl)
+    result[#result + 1] = taken
+  end
 end
 return result

@@ -16,22 +16,39 @@ store keeps:
 * **rates, shortest window first.** Once a rate of a group is full, the
   group's longer rates are only looked at, never counted: a burst of refused
   requests must not push the hourly and daily counters up.
-* **when nothing refused**: the ``bumps`` are incremented, the ``marker`` is
-  set (and whether it was there is reported), the ``sums`` are read (after the
-  bumps), and each ``distinct`` member is counted among its sets, added only
-  when it is new and there is room under its cap, so a refused member is never
-  counted.
+* **when nothing refused**, in this order: the ``bumps`` are incremented
+  (each unless its ``unless`` key exists), the ``marker`` is set (and whether
+  it was there is reported), the ``sums`` are read (after the bumps), each
+  ``distinct`` member is counted among its sets, added only when it is new and
+  there is room under its cap, so a refused member is never counted, and each
+  ``budget`` that applies takes a token if it has one. What refuses the send
+  after that (a distinct count over its cap, an empty budget) is the caller's
+  rule: the store only reports.
+* **refunds** hand back the rates and the bumps that were incremented, never a
+  budget's token: a send refused after it took one still spent it.
+
+Keys named by ``unless`` and ``when`` are cache keys like every other key of a
+plan (the cache's key function applies to them all); only their existence is
+looked at.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 #: The caller's phase (client, IP): its hits stay counted whatever comes after it.
 CALLER = 1
 #: The recipient's phase (recipient, blocked prefix, prefix): handed back when nothing is sent.
 RECIPIENT = 2
+
+#: ``CountResult.budgets``: the budget applied and one token was taken.
+BUDGET_TAKEN = 1
+#: ``CountResult.budgets``: the budget applied and was empty; nothing was taken.
+BUDGET_REFUSED = 0
+#: ``CountResult.budgets``: the budget's ``when``/``unless`` keys left it out; nothing changed.
+BUDGET_NOT_APPLIED = -1
 
 
 @dataclass(frozen=True)
@@ -61,10 +78,19 @@ class LimitGroup:
 
 @dataclass(frozen=True)
 class Bump:
-    """A plain counter incremented when nothing refused (the conversion monitor's)."""
+    """A plain counter incremented when nothing refused (the conversion monitor's).
+
+    ``unless`` names a key whose existence skips the bump, decided in the same
+    step as the count: a send is counted as one "to an unproven prefix" only
+    while the prefix's "known" marker is absent, without a read first (another
+    round trip, and a race with the marker being set). A skipped bump is not
+    in ``CountResult.recipient_keys``, so a refund never takes back what was
+    not counted.
+    """
 
     key: str
     ttl: int
+    unless: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,58 @@ class Distinct:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A token bucket shared by every send it applies to: the most they may take, over time.
+
+    A rate's fixed window lets a full limit through at each window's start
+    (twice in a moment across the boundary); a bucket holds a ceiling at every
+    instant: at most ``capacity`` at once, then ``per_second`` on average, so
+    an hour never passes ``capacity + 3600 * per_second``. For a site-wide
+    cost ceiling (codes to unproven prefixes while the site is under attack).
+
+    It applies only if ``when`` is ``None`` or that key exists, and ``unless``
+    is ``None`` or that key does not exist (the site's "tightened" mode key, a
+    prefix's "known" marker); else it reports :data:`BUDGET_NOT_APPLIED` and
+    changes nothing. When it applies it is refilled by the time since its last
+    use (a new bucket starts full), then takes one token if it holds one
+    (:data:`BUDGET_TAKEN`) or takes nothing (:data:`BUDGET_REFUSED`). The clock
+    is the Redis server's in ``RedisStore`` (one clock for every web process)
+    and ``time.time()`` in ``CacheStore``. ``ttl`` (the state's lifetime, from
+    its last use) should be at least ``capacity / per_second``: an idle bucket
+    is full by then, so forgetting it changes nothing.
+    """
+
+    name: str
+    key: str
+    capacity: float
+    per_second: float
+    ttl: int
+    when: str | None = None
+    unless: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.capacity) and self.capacity > 0):
+            raise ValueError(f"budget {self.name}: capacity must be a positive number")
+        if not (math.isfinite(self.per_second) and self.per_second >= 0):
+            raise ValueError(f"budget {self.name}: per_second must be a number >= 0")
+        if self.ttl < 1:
+            raise ValueError(f"budget {self.name}: ttl must be at least one second")
+
+
+def refill(
+    capacity: float, per_second: float, state: tuple[float, float] | None, now: float
+) -> float:
+    """A bucket's tokens at ``now`` when its ``(tokens, at)`` was ``state`` (as ``count.lua``).
+
+    A bucket without a state is full; a clock that went back refills nothing.
+    """
+    if state is None:
+        return float(capacity)
+    tokens, at = state
+    return min(float(capacity), tokens + max(0.0, now - at) * per_second)
+
+
+@dataclass(frozen=True)
 class CountPlan:
     """Everything one send counts and reads, in one atomic step where the store allows it."""
 
@@ -109,6 +187,7 @@ class CountPlan:
     marker: Marker | None = None
     sums: tuple[Sum, ...] = ()
     distinct: tuple[Distinct, ...] = ()
+    budgets: tuple[Budget, ...] = ()
 
     def __post_init__(self) -> None:
         phases = [group.phase for group in self.groups]
@@ -116,6 +195,7 @@ class CountPlan:
             raise ValueError("limit groups must be in phase order")
         names = [group.name for group in self.groups]
         names += [s.name for s in self.sums] + [d.name for d in self.distinct]
+        names += [b.name for b in self.budgets]
         if len(set(names)) != len(names):
             raise ValueError(f"names in a count plan must be unique: {names}")
 
@@ -126,7 +206,14 @@ class CountPlan:
     @property
     def touches_the_cache(self) -> bool:
         """False when only a forced group could decide: no store needs to be asked."""
-        return bool(self.has_rates or self.bumps or self.marker or self.sums or self.distinct)
+        return bool(
+            self.has_rates
+            or self.bumps
+            or self.marker
+            or self.sums
+            or self.distinct
+            or self.budgets
+        )
 
 
 @dataclass(frozen=True)
@@ -144,17 +231,24 @@ class CountResult:
     sums: Mapping[str, int] = field(default_factory=dict)
     #: Per ``Distinct`` name, the count with the member (empty when something refused).
     distinct: Mapping[str, int] = field(default_factory=dict)
+    #: Per ``Budget`` name, :data:`BUDGET_TAKEN`, :data:`BUDGET_REFUSED` or
+    #: :data:`BUDGET_NOT_APPLIED` (empty when something refused).
+    budgets: Mapping[str, int] = field(default_factory=dict)
     #: The counters incremented for the caller's phase (kept unless nothing is consumed).
     caller_keys: tuple[str, ...] = ()
-    #: The counters incremented for later phases and the bumps (handed back when nothing is sent).
+    #: The counters incremented for later phases and the bumps that were incremented
+    #: (handed back when nothing is sent).
     recipient_keys: tuple[str, ...] = ()
 
 
-def charged_keys(plan: CountPlan, refused: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def charged_keys(
+    plan: CountPlan, refused: str | None, bumped: Sequence[bool] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The keys ``plan`` incremented when ``refused`` refused: ``(caller's, recipient's)``.
 
     Every phase before the refusing one was counted, nothing from it on; the
-    bumps only when nothing refused.
+    bumps only when nothing refused, and of those only the ones ``bumped`` (a
+    flag per bump, in plan order: false when its ``unless`` key existed).
     """
     stop = next((g.phase for g in plan.groups if g.name == refused), None)
     caller: list[str] = []
@@ -164,5 +258,6 @@ def charged_keys(plan: CountPlan, refused: str | None) -> tuple[tuple[str, ...],
             break
         (caller if group.phase == CALLER else recipient).extend(r.key for r in group.rates)
     if refused is None:
-        recipient.extend(bump.key for bump in plan.bumps)
+        flags = [True] * len(plan.bumps) if bumped is None else list(bumped)
+        recipient.extend(bump.key for bump, done in zip(plan.bumps, flags, strict=True) if done)
     return tuple(caller), tuple(recipient)

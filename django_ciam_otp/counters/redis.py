@@ -19,7 +19,7 @@ from django.core.cache.backends.base import BaseCache
 
 from . import wire
 from .cache import CacheStore
-from .plan import CountPlan, CountResult
+from .plan import CountPlan, CountResult, refill
 
 _SOURCES = {
     name: resources.files(__package__).joinpath(f"{name}.lua").read_text(encoding="utf-8")
@@ -95,3 +95,12 @@ class RedisStore(CacheStore):
     def refund(self, keys: Sequence[str]) -> None:
         if keys:
             run_script(self.access, "refund", keys, [])
+
+    def budget_left(self, key: str, capacity: float, per_second: float) -> float:
+        """Read on the server's clock, as ``count.lua`` refills (one round trip)."""
+        pipe = self.access.client.pipeline(transaction=False)
+        pipe.hmget(self.access.make_key(key), ["tokens", "at"])
+        pipe.time()
+        (tokens, at), (seconds, micros) = pipe.execute()
+        state = None if tokens is None or at is None else (float(tokens), float(at))
+        return refill(capacity, per_second, state, seconds + micros / 1_000_000)

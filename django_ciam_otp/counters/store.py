@@ -95,6 +95,14 @@ def refund(keys: Sequence[str]) -> None:
         _guarded(lambda store: store.refund(keys))
 
 
+def budget_left(key: str, capacity: float, per_second: float) -> float:
+    """The tokens the ``Budget`` at ``key`` holds now, refilled and none taken (full if new).
+
+    Read it here, not with ``get_many``: on Redis a budget's state is a hash.
+    """
+    return _guarded(lambda store: store.budget_left(key, capacity, per_second))
+
+
 def add(key: str, value: Any, ttl: int | None) -> bool:
     return _guarded(lambda store: store.add(key, value, ttl))
 
@@ -113,3 +121,8 @@ def set_value(key: str, value: Any, ttl: int | None) -> None:
 
 def delete_many(keys: Sequence[str]) -> None:
     _guarded(lambda store: store.delete_many(keys))
+
+
+def touch(key: str, ttl: int | None) -> bool:
+    """Give ``key`` a new lifetime; whether it existed."""
+    return _guarded(lambda store: store.touch(key, ttl))

@@ -1,6 +1,6 @@
 """The Lua script's arguments and answer: written here and read here, nowhere else.
 
-``count.lua`` takes a plan as one string of integers and a flat list of keys
+``count.lua`` takes a plan as one string of numbers and a flat list of keys
 (its header describes the layout) and answers a flat list of integers.
 :func:`encode` and :func:`decode` are the only Python that knows either
 layout, and both walk the plan in the same order, so a new field is added in
@@ -17,7 +17,7 @@ from .plan import CountPlan, CountResult, charged_keys
 def encode(plan: CountPlan) -> tuple[list[str], list[str]]:
     """``plan`` as the script's ``KEYS`` and ``ARGV``."""
     keys: list[str] = []
-    spec: list[int] = [len(plan.groups)]
+    spec: list[int | float] = [len(plan.groups)]
     for group in plan.groups:
         spec += [group.phase, len(group.rates), 1 if group.forced else 0]
         for rate in group.rates:
@@ -26,7 +26,7 @@ def encode(plan: CountPlan) -> tuple[list[str], list[str]]:
     spec.append(len(plan.bumps))
     for bump in plan.bumps:
         keys.append(bump.key)
-        spec.append(bump.ttl)
+        spec += [bump.ttl, _flag(bump.unless, keys)]
     if plan.marker is not None:
         keys.append(plan.marker.key)
     spec.append(plan.marker.ttl if plan.marker is not None else 0)
@@ -38,7 +38,20 @@ def encode(plan: CountPlan) -> tuple[list[str], list[str]]:
     for count in plan.distinct:
         keys += [count.key, *count.union]
         spec += [count.ttl, count.cap, len(count.union)]
-    return keys, [" ".join(map(str, spec)), *(count.member for count in plan.distinct)]
+    spec.append(len(plan.budgets))
+    for budget in plan.budgets:
+        keys.append(budget.key)
+        spec += [budget.ttl, _flag(budget.when, keys), _flag(budget.unless, keys)]
+        spec += [float(budget.capacity), float(budget.per_second)]
+    return keys, [" ".join(map(repr, spec)), *(count.member for count in plan.distinct)]
+
+
+def _flag(key: str | None, keys: list[str]) -> int:
+    """1 and ``key`` appended to ``keys`` when there is one, else 0."""
+    if key is None:
+        return 0
+    keys.append(key)
+    return 1
 
 
 def decode(plan: CountPlan, answer: Sequence[int]) -> CountResult:
@@ -51,12 +64,28 @@ def decode(plan: CountPlan, answer: Sequence[int]) -> CountResult:
     for group in plan.groups:
         counts[group.name] = tuple(values[at : at + len(group.rates)])
         at += len(group.rates)
-    caller, recipient = charged_keys(plan, refused)
     if refused is not None:
+        caller, recipient = charged_keys(plan, refused)
         return CountResult(refused, counts, caller_keys=caller, recipient_keys=recipient)
+    bumped: list[bool] = []
+    for bump in plan.bumps:  # a flag only for a bump with ``unless``
+        bumped.append(True if bump.unless is None else bool(values[at]))
+        at += bump.unless is not None
+    caller, recipient = charged_keys(plan, None, bumped)
     marker_was_set = bool(values[at])
     at += 1
     sums = {total.name: values[at + i] for i, total in enumerate(plan.sums)}
     at += len(plan.sums)
     distinct = {count.name: values[at + i] for i, count in enumerate(plan.distinct)}
-    return CountResult(None, counts, marker_was_set, sums, distinct, caller, recipient)
+    at += len(plan.distinct)
+    budgets = {budget.name: values[at + i] for i, budget in enumerate(plan.budgets)}
+    return CountResult(
+        None,
+        counts,
+        marker_was_set,
+        sums,
+        distinct,
+        budgets=budgets,
+        caller_keys=caller,
+        recipient_keys=recipient,
+    )

@@ -1,19 +1,20 @@
 """Step 4 of a send: every limit and the SMS-pumping monitor in one count (one Redis round trip).
 
 The rules declare what they count (``ratelimits.send_limits``: client, IP,
-recipient, blocked prefix, prefix; ``abuse.watch``: the monitor's counters),
-this step puts them in one ``CountPlan`` with the "sent lately" marker, runs
-it, and reads the result by name: a limit refuses, the monitor refuses, or the
-send goes on. The caller's hits (client, IP) stay counted whatever happens
-next; the recipient's, the prefix's and the monitor's are handed back when
-nothing is sent.
+recipient, blocked prefix, prefix; ``abuse.watch``: the monitor's counters;
+``sitewide.watch``: the site-wide view and its budget), this step puts them
+in one ``CountPlan`` with the "sent lately" marker, runs it, and reads the
+result by name: a limit refuses, the monitor refuses, or the send goes on.
+The caller's hits (client, IP) stay counted whatever happens next; the
+recipient's, the prefix's and the monitor's are handed back when nothing is
+sent.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 
-from .. import abuse, crypto, identity, ratelimits
+from .. import abuse, crypto, identity, ratelimits, sitewide
 from ..conf import otp_settings
 from ..counters import CountPlan, Marker
 from ..models import Channel, OTPClient
@@ -62,17 +63,21 @@ def count(
         if who.counted
         else abuse.Watch()
     )
+    site = sitewide.watch(abuse.known_key(watch.prefix) if watch.prefix else None)
     plan = CountPlan(
         groups=limits.groups,
-        bumps=watch.bumps,
+        bumps=watch.bumps + site.bumps,
         marker=Marker(
             sent_marker(client.pk, recipient_hash, ask.usage), otp_settings.TOKEN_TTL + 60
         ),
-        sums=watch.sums,
+        sums=watch.sums + site.sums,
         distinct=watch.distinct,
+        budgets=site.budgets,
     )
     charge = ratelimits.count_send(limits, plan)
-    blocked = abuse.refusal(watch, charge.result)
+    # The site-wide view first: it may switch the mode whatever the prefix's fate.
+    paused = sitewide.judge(site, charge.result)
+    blocked = abuse.refusal(watch, charge.result) or paused
     if blocked is not None:
         charge.recipient.refund()
         raise blocked

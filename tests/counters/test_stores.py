@@ -194,6 +194,25 @@ def test_sums_are_read_after_the_bumps(store):
     assert store.count(plan).sums == {"sends": 3, "nothing": 0}
 
 
+def test_a_bump_is_skipped_while_its_unless_key_exists(store):
+    # The "known" marker is written through the Django cache, as abuse.py does: the store
+    # must look for it under the same cache key function as every other key of a plan.
+    plan = CountPlan(
+        bumps=(
+            Bump("ciam_otp:test:s", 60),
+            Bump("ciam_otp:test:u", 60, unless="ciam_otp:test:known"),
+        )
+    )
+    assert store.count(plan).recipient_keys == ("ciam_otp:test:s", "ciam_otp:test:u")
+    store.set("ciam_otp:test:known", 1, 60)
+    skipped = store.count(plan)
+    assert skipped.recipient_keys == ("ciam_otp:test:s",)  # a refund never takes back "u"
+    assert [value_of(store, k) for k in ("ciam_otp:test:s", "ciam_otp:test:u")] == [2, 1]
+    store.delete_many(["ciam_otp:test:known"])
+    store.count(plan)
+    assert value_of(store, "ciam_otp:test:u") == 2
+
+
 def test_nothing_is_read_when_a_count_is_refused(store):
     blocked = LimitGroup("blocked", "x", RECIPIENT, forced=True)
     plan = CountPlan((blocked,), sums=(Sum("sends", ("k",)),))
@@ -249,6 +268,8 @@ def test_plain_operations(store):
     }
     store.delete_many(["ciam_otp:test:a", "ciam_otp:test:b"])
     assert store.get_many(["ciam_otp:test:a", "ciam_otp:test:b"]) == {}
+    assert store.touch("ciam_otp:test:c", 60) is True
+    assert store.touch("ciam_otp:test:a", 60) is False
 
 
 def test_a_plan_must_be_in_phase_order_with_unique_names():

@@ -8,8 +8,12 @@ plan's names, independent of any server.
 from __future__ import annotations
 
 from django_ciam_otp.counters import (
+    BUDGET_NOT_APPLIED,
+    BUDGET_REFUSED,
+    BUDGET_TAKEN,
     CALLER,
     RECIPIENT,
+    Budget,
     Bump,
     CountPlan,
     Distinct,
@@ -57,8 +61,9 @@ def test_encode_lists_every_key_once_in_plan_order_and_the_members_after_the_spe
     spec = [int(v) for v in argv[0].split()]
     # 3 groups: (phase, rates, forced, then limit/ttl per rate) ...
     assert spec[:16] == [3, CALLER, 1, 0, 100, 61, RECIPIENT, 2, 0, 1, 31, 5, 3601, RECIPIENT, 0, 1]
-    # ... 1 bump (ttl), the marker's ttl, 2 sums (sizes), 1 distinct (ttl, cap, union size).
-    assert spec[16:] == [1, 600, 360, 2, 2, 1, 1, 600, 3, 2]
+    # ... 1 bump (ttl, no "unless"), the marker's ttl, 2 sums (sizes), 1 distinct (ttl, cap,
+    # union size), no budgets.
+    assert spec[16:] == [1, 600, 0, 360, 2, 2, 1, 1, 600, 3, 2, 0]
 
 
 def test_decode_reads_a_passing_answer_by_name():
@@ -81,3 +86,63 @@ def test_decode_reads_a_refusal_and_charges_only_the_phases_before_it():
     assert result.caller_keys == ("k:client:m",)
     assert result.recipient_keys == ()
     assert result.sums == {} and result.distinct == {}
+
+
+# --- "unless" bumps and budgets ---------------------------------------------------------------
+
+GUARDED = CountPlan(
+    groups=(LimitGroup("sms", "r", RECIPIENT, (Rate(5, 60, "k:r:m", 61),)),),
+    bumps=(Bump("k:all", 600), Bump("k:unproven", 600, unless="k:known")),
+    marker=Marker("k:marker", 360),
+    sums=(Sum("mode", ("k:mode",)),),
+    distinct=(Distinct("numbers", "member-1", "k:n1", ("k:n1",), 3, 600),),
+    budgets=(
+        Budget("site", "k:bucket", 2.5, 0.125, 7200, when="k:mode", unless="k:known"),
+        Budget("plain", "k:plain", 10, 1e-05, 60),
+    ),
+)
+
+
+def test_encode_puts_each_condition_key_right_after_the_key_it_guards():
+    keys, argv = encode(GUARDED)
+    assert keys == [
+        "k:r:m",
+        "k:all",
+        "k:unproven",
+        "k:known",
+        "k:marker",
+        "k:mode",
+        "k:n1",
+        "k:n1",
+        "k:bucket",
+        "k:mode",
+        "k:known",
+        "k:plain",
+    ]
+    assert argv[1:] == ["member-1"]
+    spec = [float(v) for v in argv[0].split()]
+    assert spec[:6] == [1, RECIPIENT, 1, 0, 5, 61]
+    # 2 bumps (ttl, has "unless"), marker, 1 sum, 1 distinct ...
+    assert spec[6:17] == [2, 600, 0, 600, 1, 360, 1, 1, 1, 600, 3]
+    assert spec[17] == 1  # the distinct count's union size
+    # ... 2 budgets (ttl, has "when", has "unless", capacity, refill per second), exactly.
+    assert spec[18:] == [2, 7200, 1, 1, 2.5, 0.125, 60, 0, 0, 10, 1e-05]
+
+
+def test_decode_reads_the_bump_flags_and_the_budgets_by_name():
+    # refused (none), r:m, unproven bumped?, marker, mode, numbers, site, plain
+    result = decode(GUARDED, [0, 1, 0, 1, 0, 2, BUDGET_NOT_APPLIED, BUDGET_TAKEN])
+    assert result.marker_was_set is True
+    assert result.sums == {"mode": 0}
+    assert result.distinct == {"numbers": 2}
+    assert result.budgets == {"site": BUDGET_NOT_APPLIED, "plain": BUDGET_TAKEN}
+    assert result.recipient_keys == ("k:r:m", "k:all")  # the skipped bump is not handed back
+    bumped = decode(GUARDED, [0, 1, 1, 1, 0, 2, BUDGET_REFUSED, BUDGET_REFUSED])
+    assert bumped.recipient_keys == ("k:r:m", "k:all", "k:unproven")
+    assert bumped.budgets == {"site": BUDGET_REFUSED, "plain": BUDGET_REFUSED}
+
+
+def test_decode_reads_no_budgets_when_a_group_refused():
+    result = decode(GUARDED, [1, 5])
+    assert result.refused == "sms"
+    assert result.budgets == {} and result.recipient_keys == ()
