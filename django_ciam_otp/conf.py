@@ -159,7 +159,7 @@ DEFAULTS: dict[str, Any] = {
         "SITE_WINDOW": 600,
         "SITE_HISTORY": 86400,
         "SITE_HISTORY_MIN_SENDS": 500,
-        "SITE_MIN_UNPROVEN": 20,
+        "SITE_MIN_UNPROVEN": 10,
         "UNPROVEN_SHARE_FLOOR": 0.2,
         "UNPROVEN_SURGE": 2.0,
         "SITE_MIN_SENDS": 40,

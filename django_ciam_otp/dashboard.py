@@ -14,7 +14,7 @@ from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from . import breaker
+from . import breaker, sitewide
 from .models import (
     Channel,
     DeliveryStatus,
@@ -93,6 +93,8 @@ class Dashboard:
     quota_count: int = 0
     #: Channels whose backend stopped (misconfigured), with why and until when.
     stops: list[breaker.Stop] = field(default_factory=list)
+    #: The site-wide pumping view: its mode, budget and recent unproven-prefix sends.
+    pumping: sitewide.Status | None = None
 
     @property
     def total(self) -> ChannelStats:
@@ -193,4 +195,5 @@ def build_dashboard(
         quotas=quota_rows(now) if quotas else None,
         quota_count=Quota.objects.count() if quotas else 0,
         stops=[stop for c in breaker.CHANNELS if (stop := breaker.current(c)) is not None],
+        pumping=sitewide.status() if traffic else None,
     )

@@ -167,11 +167,12 @@ def watch(known_key: str | None, *, now: float | None = None) -> SiteWatch:
         return SiteWatch()
     now = time.time() if now is None else now
     short_ttl, long_ttl = _short_ttl(), _long_ttl()
+    # Attempts, not deliveries: a send the budget refuses still shows the attack.
     bumps = (
-        Bump(_short("s", now)[-1], short_ttl),
-        Bump(_long("s", now)[-1], long_ttl),
-        Bump(_short("u", now)[-1], short_ttl, unless=known_key),
-        Bump(_long("u", now)[-1], long_ttl, unless=known_key),
+        Bump(_short("s", now)[-1], short_ttl, kept=True),
+        Bump(_long("s", now)[-1], long_ttl, kept=True),
+        Bump(_short("u", now)[-1], short_ttl, unless=known_key, kept=True),
+        Bump(_long("u", now)[-1], long_ttl, unless=known_key, kept=True),
     )
     settled = TYPING_SECONDS // SHORT_BUCKET
     sums = (
@@ -301,8 +302,6 @@ def judge(site: SiteWatch, result: CountResult | None) -> RateLimitExceeded | No
     elif not found.out_of_band and since:
         if time.time() - since >= _setting("TIGHTENED_MIN_SECONDS"):
             _switch(tightened=False, found=found)
-    elif found.out_of_band and since:
-        _hold()
     if result.budgets.get(BUDGET) == BUDGET_REFUSED:
         return RateLimitExceeded(
             retry_after=ceiling().wait(),
@@ -311,16 +310,13 @@ def judge(site: SiteWatch, result: CountResult | None) -> RateLimitExceeded | No
     return None
 
 
-def _hold() -> None:
-    """Still out of band: the mode lasts (its key's lifetime is renewed)."""
-    try:
-        store.touch(MODE_KEY, _mode_ttl())
-    except counters.CacheUnavailable:
-        logger.warning("could not renew the site's tightened mode (cache unavailable)")
-
-
 def _mode_ttl() -> int:
-    """The mode key outlives the hold by an hour: a forgotten mode cannot last for ever."""
+    """The mode key outlives the hold by an hour, so a forgotten mode cannot last for ever.
+
+    It is not renewed while the attack goes on (that would cost each send a
+    round trip): when it expires, the next send out of band sets it again, and
+    admins hear that the site is (still) tightened.
+    """
     return int(_setting("TIGHTENED_MIN_SECONDS")) + 3600
 
 

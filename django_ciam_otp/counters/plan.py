@@ -85,12 +85,15 @@ class Bump:
     while the prefix's "known" marker is absent, without a read first (another
     round trip, and a race with the marker being set). A skipped bump is not
     in ``CountResult.recipient_keys``, so a refund never takes back what was
-    not counted.
+    not counted. ``kept`` bumps count attempts, not sends: they are never
+    handed back (the site-wide view counts the sends a budget refused too,
+    or the attack would look over while it goes on).
     """
 
     key: str
     ttl: int
     unless: str | None = None
+    kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,5 +262,7 @@ def charged_keys(
         (caller if group.phase == CALLER else recipient).extend(r.key for r in group.rates)
     if refused is None:
         flags = [True] * len(plan.bumps) if bumped is None else list(bumped)
-        recipient.extend(bump.key for bump, done in zip(plan.bumps, flags, strict=True) if done)
+        recipient.extend(
+            bump.key for bump, done in zip(plan.bumps, flags, strict=True) if done and not bump.kept
+        )
     return tuple(caller), tuple(recipient)

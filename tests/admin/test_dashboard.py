@@ -154,3 +154,15 @@ def test_resuming_needs_the_right_to_change_auth_sources(django_user_model, db):
     denied = viewer.post(reverse("admin:ciam_otp_dashboard_resume"), {"channel": "sms"})
     assert denied.status_code == 403
     assert breaker.current("sms") is not None
+
+
+def test_the_dashboard_shows_the_site_wide_pumping_mode(admin_client):
+    from django_ciam_otp import sitewide
+    from django_ciam_otp.counters import store
+
+    page = html(admin_client.get(reverse("admin:ciam_otp_dashboard")))
+    assert "SMS to new number ranges: normal" in page
+    store.add(sitewide.MODE_KEY, 1_700_000_000, 600)
+    page = html(admin_client.get(reverse("admin:ciam_otp_dashboard")))
+    assert "SMS to new number ranges: tightened" in page
+    assert "share a budget of 60 codes an hour; 10 can go now" in page

@@ -299,3 +299,16 @@ def test_retry_after_for_a_full_window_is_waited_out_to_the_second(store, settin
     assert refused.value.retry_after == 1  # the window's last second
     clock.shift(dt.timedelta(seconds=1))
     assert send().retry_after >= 1
+
+
+def test_a_kept_bump_is_never_handed_back(store):
+    """Attempts (``Bump.kept``): counted when nothing refused, and a refund leaves them."""
+    from django_ciam_otp.counters import Bump, CountPlan
+
+    plan = CountPlan(bumps=(Bump("t:attempts", 60, kept=True), Bump("t:sends", 60)))
+    result = store.count(plan)
+    assert result.recipient_keys == ("t:sends",)
+    store.refund(result.recipient_keys)
+    values = store.get_many(["t:attempts", "t:sends"])
+    assert int(values["t:attempts"]) == 1
+    assert int(values.get("t:sends") or 0) == 0
