@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import textwrap
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.servers import free_port, port_open
 
 from .conftest import REPO, Dists
 
@@ -201,12 +202,6 @@ class Site:
         return self.run(self.python, "manage.py", *args, **kwargs)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
     """``manage.py runserver`` for a site: its stdout (where the console backends write
     the messages) and stderr (the request log) in two files."""
@@ -244,8 +239,7 @@ class Server:
         pytest.fail(f"no {what} after {timeout} s; {self.describe()}", pytrace=False)
 
     def listening(self) -> bool:
-        with socket.socket() as sock:
-            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+        return port_open(self.port)
 
     def message_to(self, recipient: str) -> str | None:
         """The last message a console backend printed *whole* for ``recipient``, if any.
