@@ -9,21 +9,25 @@ never verified, and the site's conversion falls while it does.
 Every SMS send that the monitor judges counts, in the send's own round trip
 (its ``CountPlan``):
 
-* site-wide sends, verifications and sends to **unproven** prefixes (no code
-  to the prefix verified in ``PREFIX_MEMORY``: the bump is conditional on the
-  prefix's "verified lately" marker, inside the same script), in 60-second
-  buckets over ``SITE_WINDOW`` and in hourly buckets over ``SITE_HISTORY``;
+* site-wide sends (attempts), verifications, and the distinct **unproven**
+  prefixes sent to (no code to the prefix verified in ``PREFIX_MEMORY``: the
+  count is conditional on the prefix's "verified lately" marker, inside the
+  same script), in 60-second buckets over ``SITE_WINDOW`` and in hourly
+  buckets over ``SITE_HISTORY``;
 * the tightened-mode key, and a token bucket (:class:`~.counters.Budget`)
   that applies only while that key exists and only to unproven prefixes.
 
 From the sums, :func:`judge` decides whether the site's traffic is out of its
 normal band:
 
-* **unproven surge**: the short window's share of sends to unproven prefixes
-  is above ``UNPROVEN_SURGE`` times the share of the site's own history (or
-  above ``UNPROVEN_SHARE_FLOOR`` until ``SITE_HISTORY_MIN_SENDS`` sends of
-  history exist: a new site's floor), with at least ``SITE_MIN_UNPROVEN`` such
-  sends;
+* **unproven surge**: the short window's distinct unproven prefixes per
+  send are above ``UNPROVEN_SURGE`` times the history's (or above
+  ``UNPROVEN_SHARE_FLOOR`` until ``SITE_HISTORY_MIN_SENDS`` sends of history
+  exist: a new site's floor), with at least ``SITE_MIN_UNPROVEN`` such
+  prefixes. Prefixes, not sends: a bot spread over many fresh blocks touches
+  many, people in unproven blocks touch one each, and a bot that hammers a
+  few blocks (which the per-prefix rules stop) touches few and must not
+  tighten the site for everybody;
 * **conversion drop**: the short window's verified/sent ratio (sends of the
   last two minutes left out: people take time to type a code) is below
   ``CONVERSION_DROP`` times the history's ratio (``NEW_SITE_RATIO`` before
@@ -53,7 +57,7 @@ from django.core.mail import mail_admins
 
 from . import counters, signals
 from .conf import otp_settings
-from .counters import BUDGET_REFUSED, Budget, Bump, CountResult, Sum, store
+from .counters import BUDGET_REFUSED, Budget, Bump, CountResult, Distinct, Sum, store
 from .exceptions import RateLimitExceeded
 
 logger = logging.getLogger(__name__)
@@ -71,6 +75,8 @@ SHORT_SENDS = "site sends (short, settled)"
 SHORT_ALL_SENDS = "site sends (short)"
 SHORT_VERIFIED = "site verifications (short)"
 SHORT_UNPROVEN = "site unproven sends (short)"
+SHORT_FRESH = "site unproven prefixes (short)"
+LONG_FRESH = "site unproven prefixes (history)"
 LONG_SENDS = "site sends (history)"
 LONG_VERIFIED = "site verifications (history)"
 LONG_UNPROVEN = "site unproven sends (history)"
@@ -155,15 +161,16 @@ class SiteWatch:
 
     bumps: tuple[Bump, ...] = ()
     sums: tuple[Sum, ...] = ()
+    distinct: tuple[Distinct, ...] = ()
     budgets: tuple[Budget, ...] = ()
 
 
-def watch(known_key: str | None, *, now: float | None = None) -> SiteWatch:
+def watch(prefix: str | None, known_key: str, *, now: float | None = None) -> SiteWatch:
     """What one SMS send counts and reads site-wide; ``known_key``: its prefix's "verified" marker.
 
-    ``None`` for a send the monitor does not judge (not SMS, a test recipient).
+    ``prefix`` is ``None`` for a send the monitor does not judge (not SMS, a test recipient).
     """
-    if known_key is None or not enabled():
+    if prefix is None or not enabled():
         return SiteWatch()
     now = time.time() if now is None else now
     short_ttl, long_ttl = _short_ttl(), _long_ttl()
@@ -185,6 +192,14 @@ def watch(known_key: str | None, *, now: float | None = None) -> SiteWatch:
         Sum(LONG_UNPROVEN, _long("u", now)),
         Sum(MODE, (MODE_KEY,)),
     )
+    # Distinct unproven prefixes: a bot spread over many fresh blocks touches many; one that
+    # hammers a few blocks (which the per-prefix rules stop) touches few, and must not tighten
+    # the site for everybody.
+    short_sets, long_sets = _short("f", now), _long("f", now)
+    distinct = (
+        Distinct(SHORT_FRESH, prefix, short_sets[-1], short_sets, 10**9, short_ttl, known_key),
+        Distinct(LONG_FRESH, prefix, long_sets[-1], long_sets, 10**9, long_ttl, known_key),
+    )
     bucket = ceiling()
     budgets = (
         Budget(
@@ -197,7 +212,7 @@ def watch(known_key: str | None, *, now: float | None = None) -> SiteWatch:
             unless=known_key,
         ),
     )
-    return SiteWatch(bumps, sums, budgets)
+    return SiteWatch(bumps, sums, distinct, budgets)
 
 
 @dataclass(frozen=True)
@@ -207,10 +222,10 @@ class Signals:
     short_sends: int
     short_settled_sends: int
     short_verified: int
-    short_unproven: int
+    short_fresh: int
     long_sends: int
     long_verified: int
-    long_unproven: int
+    long_fresh: int
     surge: bool
     drop: bool
 
@@ -222,8 +237,8 @@ class Signals:
         parts = []
         if self.surge:
             parts.append(
-                f"{self.short_unproven} of {self.short_sends} sends in the last "
-                f"{int(_setting('SITE_WINDOW')) // 60} minutes went to unproven prefixes"
+                f"{self.short_sends} sends in the last {int(_setting('SITE_WINDOW')) // 60} "
+                f"minutes went to {self.short_fresh} different unproven prefixes"
             )
         if self.drop:
             parts.append(
@@ -233,26 +248,23 @@ class Signals:
         return "; ".join(parts) or "back within the site's normal band"
 
 
-def read_signals(sums: Mapping[str, int]) -> Signals:
-    """The two signals from a count's sums (see the module)."""
+def read_signals(sums: Mapping[str, int], distinct: Mapping[str, int]) -> Signals:
+    """The two signals from a count's sums and distinct counts (see the module)."""
     short_sends, settled = sums[SHORT_ALL_SENDS], sums[SHORT_SENDS]
-    verified, unproven = sums[SHORT_VERIFIED], sums[SHORT_UNPROVEN]
-    long_sends, long_verified, long_unproven = (
-        sums[LONG_SENDS],
-        sums[LONG_VERIFIED],
-        sums[LONG_UNPROVEN],
-    )
+    verified, fresh = sums[SHORT_VERIFIED], distinct[SHORT_FRESH]
+    long_sends, long_verified = sums[LONG_SENDS], sums[LONG_VERIFIED]
+    long_fresh = distinct[LONG_FRESH]
     history = long_sends >= _setting("SITE_HISTORY_MIN_SENDS")
     floor = _setting("UNPROVEN_SHARE_FLOOR")
     share_line = (
-        max(floor, _setting("UNPROVEN_SURGE") * long_unproven / long_sends)
+        max(floor, _setting("UNPROVEN_SURGE") * long_fresh / long_sends)
         if history and long_sends
         else floor
     )
     surge = (
-        unproven >= _setting("SITE_MIN_UNPROVEN")
+        fresh >= _setting("SITE_MIN_UNPROVEN")
         and short_sends > 0
-        and unproven / short_sends > share_line
+        and fresh / short_sends > share_line
     )
     usual_ratio = (
         long_verified / long_sends if history and long_sends else _setting("NEW_SITE_RATIO")
@@ -264,10 +276,10 @@ def read_signals(sums: Mapping[str, int]) -> Signals:
         short_sends,
         settled,
         verified,
-        unproven,
+        fresh,
         long_sends,
         long_verified,
-        long_unproven,
+        long_fresh,
         surge,
         drop,
     )
@@ -296,7 +308,7 @@ def judge(site: SiteWatch, result: CountResult | None) -> RateLimitExceeded | No
         return None
     since = result.sums[MODE]
     _tightened_here = bool(since)
-    found = read_signals(result.sums)
+    found = read_signals(result.sums, result.distinct)
     if found.out_of_band and not since:
         _switch(tightened=True, found=found)
     elif not found.out_of_band and since:

@@ -84,59 +84,60 @@ def send(phone: str) -> int:
 # --- the signals, on their own -----------------------------------------------------------------
 
 
-def sums(**given: int) -> dict[str, int]:
-    found = dict.fromkeys(
+def judged(**given: int) -> Signals:
+    """The signals of a count with these sums; ``unproven``: distinct unproven prefixes."""
+    sums = dict.fromkeys(
         [
             sitewide.SHORT_SENDS,
             sitewide.SHORT_ALL_SENDS,
             sitewide.SHORT_VERIFIED,
-            sitewide.SHORT_UNPROVEN,
             sitewide.LONG_SENDS,
             sitewide.LONG_VERIFIED,
-            sitewide.LONG_UNPROVEN,
         ],
         0,
     )
+    distinct = {sitewide.SHORT_FRESH: 0, sitewide.LONG_FRESH: 0}
     names = {
-        "short": sitewide.SHORT_ALL_SENDS,
-        "settled": sitewide.SHORT_SENDS,
-        "verified": sitewide.SHORT_VERIFIED,
-        "unproven": sitewide.SHORT_UNPROVEN,
-        "long": sitewide.LONG_SENDS,
-        "long_verified": sitewide.LONG_VERIFIED,
-        "long_unproven": sitewide.LONG_UNPROVEN,
+        "short": (sums, sitewide.SHORT_ALL_SENDS),
+        "settled": (sums, sitewide.SHORT_SENDS),
+        "verified": (sums, sitewide.SHORT_VERIFIED),
+        "unproven": (distinct, sitewide.SHORT_FRESH),
+        "long": (sums, sitewide.LONG_SENDS),
+        "long_verified": (sums, sitewide.LONG_VERIFIED),
+        "long_unproven": (distinct, sitewide.LONG_FRESH),
     }
     for name, value in given.items():
-        found[names[name]] = value
-    return found
+        target, key = names[name]
+        target[key] = value
+    return read_signals(sums, distinct)
 
 
 def test_a_site_without_history_is_judged_against_the_floors(site):
-    calm = read_signals(sums(short=100, unproven=10, settled=80, verified=60))
+    calm = judged(short=100, unproven=10, settled=80, verified=60)
     assert not calm.out_of_band
-    surge = read_signals(sums(short=100, unproven=30, settled=80, verified=60))
+    surge = judged(short=100, unproven=30, settled=80, verified=60)
     assert surge.surge and not surge.drop
-    drop = read_signals(sums(short=100, unproven=10, settled=80, verified=20))
+    drop = judged(short=100, unproven=10, settled=80, verified=20)
     assert drop.drop and not drop.surge
 
 
 def test_with_history_the_band_is_the_sites_own(site):
     # A site where half the sends go to unproven prefixes (a young site): 50 % is normal...
     young = dict(long=1000, long_unproven=500, long_verified=800)
-    assert not read_signals(sums(short=100, unproven=50, settled=80, verified=60, **young)).surge
+    assert not judged(short=100, unproven=50, settled=80, verified=60, **young).surge
     # ... and only twice its share would be a surge, which a share cannot reach.
-    assert not read_signals(sums(short=100, unproven=99, settled=80, verified=60, **young)).surge
+    assert not judged(short=100, unproven=99, settled=80, verified=60, **young).surge
     # A site with 15 % unproven surges above 30 %; a mature one (5 %) above the floor, 20 %.
     usual = dict(long=1000, long_unproven=150, long_verified=850)
-    assert not read_signals(sums(short=100, unproven=29, settled=80, verified=70, **usual)).surge
-    assert read_signals(sums(short=100, unproven=31, settled=80, verified=70, **usual)).surge
+    assert not judged(short=100, unproven=29, settled=80, verified=70, **usual).surge
+    assert judged(short=100, unproven=31, settled=80, verified=70, **usual).surge
     mature = dict(long=1000, long_unproven=50, long_verified=850)
-    assert not read_signals(sums(short=100, unproven=15, settled=80, verified=70, **mature)).surge
-    assert read_signals(sums(short=100, unproven=21, settled=80, verified=70, **mature)).surge
+    assert not judged(short=100, unproven=15, settled=80, verified=70, **mature).surge
+    assert judged(short=100, unproven=21, settled=80, verified=70, **mature).surge
 
 
 def test_too_few_sends_are_no_signal(site):
-    quiet = read_signals(sums(short=4, unproven=4, settled=4, verified=0))
+    quiet = judged(short=4, unproven=4, settled=4, verified=0)
     assert quiet == Signals(4, 4, 0, 4, 0, 0, 0, surge=False, drop=False)
 
 
@@ -166,6 +167,16 @@ def test_a_sparse_bot_tightens_the_site_and_the_budget_holds_it_to_the_ceiling(s
     assert changes == [True]
     assert [m.subject for m in mail.outbox] == ["[Django] SMS pumping: tightened mode"]
     assert sitewide.status().tightened_since is not None
+
+
+def test_a_bot_hammering_a_few_blocks_does_not_tighten_the_site(site, settings):
+    """The per-prefix rules stop it; the site-wide view counts its prefixes, not its sends."""
+    # No per-prefix cap here, so every send of the bot is counted.
+    monitor = {**MONITOR, "NEW_PREFIX_NUMBERS": 0}
+    settings.CIAM_OTP = {**settings.CIAM_OTP, "CONVERSION_MONITOR": monitor}
+    for block in ("1351111", "1352222", "1353333"):
+        assert [send(f"{block}{n:04d}") for n in range(10)] == [200] * 10
+    assert not sitewide.tightened_here()
 
 
 def test_people_in_proven_blocks_are_untouched_while_tightened(site):
@@ -221,4 +232,6 @@ def test_off_with_a_zero_window(settings):
         **settings.CIAM_OTP,
         "CONVERSION_MONITOR": {**MONITOR, "SITE_WINDOW": 0},
     }
-    assert sitewide.watch("ciam_otp:conv:prefix:861361234:known") == sitewide.SiteWatch()
+    assert sitewide.watch("861361234", "ciam_otp:conv:prefix:861361234:known") == (
+        sitewide.SiteWatch()
+    )

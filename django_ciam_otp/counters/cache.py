@@ -127,6 +127,8 @@ class CacheStore:
             seen |= set(values.get(key) or ())
         if count.member in seen:
             return len(seen)
+        if count.unless is not None and self.cache.has_key(count.unless):
+            return len(seen)  # not counted: the sets as they are
         if len(seen) < count.cap:
             current = set(values.get(count.key) or ())
             self.cache.set(count.key, current | {count.member}, count.ttl)

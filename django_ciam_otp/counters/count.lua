@@ -12,15 +12,16 @@
 --   "unless" key (else 0);
 --   the marker's lifetime (0: no marker);
 --   the number of sums, then per sum its number of keys;
---   the number of distinct counts, then per count its lifetime, its cap and
---   its number of sets;
+--   the number of distinct counts, then per count its lifetime, its cap, its
+--   number of sets and 1 if it has an "unless" key (else 0);
 --   the number of budgets, then per budget its lifetime, 1 if it has a "when"
 --   key (else 0), 1 if it has an "unless" key (else 0), its capacity and its
 --   refill per second (both may be fractions).
 -- ARGV[1 + d]: the member of distinct count d.
 -- KEYS: every rate's key (groups in order), each bump's key followed by its
 -- "unless" key (if any), the marker (if any), the keys of each sum, per
--- distinct count the set to add to followed by the sets to count in, then per
+-- distinct count the set to add to, its "unless" key (if any) and the sets to
+-- count in, then per
 -- budget its key followed by its "when" and "unless" keys (those it has).
 --
 -- Answer: the refusing group (its position, 0: none) and every rate's count
@@ -104,10 +105,14 @@ for _ = 1, arg() do
 end
 
 for d = 1, arg() do
-  local ttl, cap, n = arg(), arg(), arg()
+  local ttl, cap, n, has_unless = arg(), arg(), arg(), arg()
   k = k + 1
   local target, member = KEYS[k], ARGV[1 + d]
   local seen, count = false, 0
+  if has_unless == 1 then
+    k = k + 1
+    seen = redis.call('EXISTS', KEYS[k]) == 1  -- not counted: as if already in
+  end
   for _ = 1, n do
     k = k + 1
     if redis.call('SISMEMBER', KEYS[k], member) == 1 then seen = true end

@@ -118,7 +118,10 @@ class Distinct:
 
     The count includes ``member``. It is added to ``key`` only if it is in
     none of the sets and they hold fewer than ``cap``: a count above ``cap``
-    means "refuse", and the refused member stays out.
+    means "refuse", and the refused member stays out. While the key
+    ``unless`` exists the member is neither added nor counted: the count is
+    the sets' as they are (the site-wide view counts distinct *unproven*
+    prefixes, and a proven one is not).
     """
 
     name: str
@@ -127,6 +130,7 @@ class Distinct:
     union: tuple[str, ...]
     cap: int
     ttl: int
+    unless: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,9 @@ def encode(plan: CountPlan) -> tuple[list[str], list[str]]:
         spec.append(len(total.keys))
     spec.append(len(plan.distinct))
     for count in plan.distinct:
-        keys += [count.key, *count.union]
-        spec += [count.ttl, count.cap, len(count.union)]
+        keys.append(count.key)
+        spec += [count.ttl, count.cap, len(count.union), _flag(count.unless, keys)]
+        keys += count.union
     spec.append(len(plan.budgets))
     for budget in plan.budgets:
         keys.append(budget.key)

@@ -63,7 +63,7 @@ def count(
         if who.counted
         else abuse.Watch()
     )
-    site = sitewide.watch(abuse.known_key(watch.prefix) if watch.prefix else None)
+    site = sitewide.watch(watch.prefix, abuse.known_key(watch.prefix or ""))
     plan = CountPlan(
         groups=limits.groups,
         bumps=watch.bumps + site.bumps,
@@ -71,7 +71,7 @@ def count(
             sent_marker(client.pk, recipient_hash, ask.usage), otp_settings.TOKEN_TTL + 60
         ),
         sums=watch.sums + site.sums,
-        distinct=watch.distinct,
+        distinct=watch.distinct + site.distinct,
         budgets=site.budgets,
     )
     charge = ratelimits.count_send(limits, plan)

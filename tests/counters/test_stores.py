@@ -312,3 +312,22 @@ def test_a_kept_bump_is_never_handed_back(store):
     values = store.get_many(["t:attempts", "t:sends"])
     assert int(values["t:attempts"]) == 1
     assert int(values.get("t:sends") or 0) == 0
+
+
+def test_a_distinct_count_with_its_unless_key_present_counts_nothing_new(store):
+    """``Distinct.unless``: a proven prefix is neither added nor counted among the unproven."""
+    from django_ciam_otp.counters import CountPlan, Distinct
+
+    def count(member: str) -> int:
+        plan = CountPlan(
+            distinct=(Distinct("fresh", member, "t:set", ("t:set",), 10**9, 60, unless="t:known"),)
+        )
+        return store.count(plan).distinct["fresh"]
+
+    assert count("a") == 1
+    assert count("b") == 2
+    store.add("t:known", 1, 60)
+    assert count("c") == 2  # not counted, not added
+    store.delete_many(["t:known"])
+    assert count("c") == 3
+    assert count("a") == 3  # already in
