@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import time_machine
@@ -49,8 +50,8 @@ MONITOR = {
 }
 
 
-@pytest.fixture
-def site(settings, api_client):
+def configure(settings: Any, client_id: str) -> None:
+    """Only the site-wide view judges (no other limit), for the site's own client."""
     settings.ADMINS = [("Ops", "ops@example.com")]
     settings.CIAM_OTP = {
         **settings.CIAM_OTP,
@@ -59,8 +60,13 @@ def site(settings, api_client):
         "IP_RATE_LIMITS": [],
         "CLIENT_RATE_LIMITS": [],
         "CONVERSION_MONITOR": MONITOR,
-        "SITE_CLIENT_ID": api_client.client.client_id,
+        "SITE_CLIENT_ID": client_id,
     }
+
+
+@pytest.fixture
+def site(settings, api_client):
+    configure(settings, api_client.client.client_id)
 
 
 def fresh_blocks() -> Iterator[str]:

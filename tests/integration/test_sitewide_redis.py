@@ -16,7 +16,7 @@ import redis
 
 from django_ciam_otp import counters, sitewide
 from django_ciam_otp.flows import enqueue
-from tests.test_sitewide import MONITOR, fresh_blocks, proven, send
+from tests.test_sitewide import configure, fresh_blocks, proven, send
 
 from .test_redis_counters import DB, round_trips
 
@@ -31,16 +31,7 @@ def on_redis(request, settings, redis_cache, api_client) -> Iterator[redis.Redis
         "default": {"BACKEND": request.param, "LOCATION": f"{redis_cache.url}/{DB}"},
         "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     }
-    settings.ADMINS = [("Ops", "ops@example.com")]
-    settings.CIAM_OTP = {
-        **settings.CIAM_OTP,
-        "SMS_RATE_LIMITS": [],
-        "PREFIX_RATE_LIMITS": [],
-        "IP_RATE_LIMITS": [],
-        "CLIENT_RATE_LIMITS": [],
-        "CONVERSION_MONITOR": MONITOR,
-        "SITE_CLIENT_ID": api_client.client.client_id,
-    }
+    configure(settings, api_client.client.client_id)
     raw = redis.Redis(host="127.0.0.1", port=redis_cache.port, db=DB)
     raw.flushdb()
     counters.reset_breaker()
