@@ -45,6 +45,7 @@ from django.utils import timezone
 from . import counters, crypto, signals, sitewide, snapshots
 from .conf import otp_settings
 from .counters import Bump, CountResult, Distinct, Sum, store
+from .counters.rates import bucket_keys
 from .exceptions import RateLimitExceeded
 from .models import BlockedPrefix
 
@@ -95,9 +96,7 @@ def _bucket_width() -> int:
 
 
 def _keys(scope: str, kind: str, now: float | None = None) -> list[str]:
-    width = _bucket_width()
-    current = int((now if now is not None else time.time()) // width)
-    return [f"ciam_otp:conv:{scope}:{kind}:{b}" for b in range(current - BUCKETS + 1, current + 1)]
+    return list(bucket_keys(f"ciam_otp:conv:{scope}:{kind}", _bucket_width(), BUCKETS, now))
 
 
 def _timeout() -> int:

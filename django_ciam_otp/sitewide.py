@@ -58,6 +58,7 @@ from django.core.mail import mail_admins
 from . import counters, signals
 from .conf import otp_settings
 from .counters import BUDGET_REFUSED, Budget, Bump, CountResult, Distinct, Sum, store
+from .counters.rates import bucket_keys
 from .exceptions import RateLimitExceeded
 
 logger = logging.getLogger(__name__)
@@ -103,11 +104,8 @@ def enabled() -> bool:
 
 def _buckets(kind: str, width: int, span: int, now: float, skip_last: int = 0) -> tuple[str, ...]:
     """The keys of ``kind``'s buckets of ``width`` seconds covering the last ``span`` seconds."""
-    current = int(now // width)
-    count = max(1, span // width)
-    first = current - count + 1
-    last = current - skip_last
-    return tuple(f"ciam_otp:site:{kind}:{width}:{b}" for b in range(first, last + 1))
+    stem = f"ciam_otp:site:{kind}:{width}"
+    return bucket_keys(stem, width, max(1, span // width), now, skip_last=skip_last)
 
 
 def _short(kind: str, now: float, skip_last: int = 0) -> tuple[str, ...]:

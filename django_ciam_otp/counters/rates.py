@@ -91,3 +91,16 @@ def rates_for(group: str, value: str, texts: Iterable[str]) -> tuple[Rate, ...]:
         key = counter_key(group, limit, period, window, value)
         found.append(Rate(limit, window, key, period + EXPIRATION_FUDGE))
     return tuple(found)
+
+
+def bucket_keys(
+    stem: str, width: int, count: int, now: float | None = None, *, skip_last: int = 0
+) -> tuple[str, ...]:
+    """``<stem>:<n>`` for the last ``count`` buckets of ``width`` seconds, oldest first.
+
+    A sliding window counted in steps: a send bumps the newest bucket, a
+    reader sums them all. ``skip_last`` leaves out that many of the newest
+    (the site-wide view's settled sends: codes still being typed).
+    """
+    current = int((time.time() if now is None else now) // width)
+    return tuple(f"{stem}:{b}" for b in range(current - count + 1, current - skip_last + 1))
