@@ -11,5 +11,9 @@ class CiamOtpConfig(AppConfig):
     def ready(self) -> None:
         # checks registers the system checks (each configured backend's own among
         # them, through BaseBackend.check: no backend module is imported here);
-        # snapshots forgets its copies when rows are saved.
-        from . import checks, snapshots  # noqa: F401
+        # snapshots forgets its copies when rows are saved. Metrics are created
+        # now, not at the first send, so a scrape shows their series from the
+        # start (at zero); prometheus-client is not imported when they are off.
+        from . import checks, metrics, snapshots  # noqa: F401
+
+        metrics.decide()

@@ -16,6 +16,10 @@ with a WARNING while the site kept answering 200. Now the first such failure
 * the signal ``delivery_backend_stopped`` fires and ``ADMINS`` get one mail
   per backend and error code a day; the admin dashboard shows the stop.
 
+With several SMS backends (``SMS_BACKENDS``) each stops on its own: deliveries
+fail over to the next, and sends answer 503 only while every SMS backend is
+stopped.
+
 When the pause ends the next delivery tries the provider again: fixed, the
 line runs; still broken, it stops again (no second mail that day). An
 operator who fixed it sooner lifts it with :func:`reset` (the dashboard's
@@ -52,6 +56,8 @@ class Stop:
     reason: str
     since: float
     until: float
+    #: The backend's name in ``SMS_BACKENDS`` ("tencent"); the email backend is "email".
+    name: str = ""
 
     @property
     def seconds_left(self) -> int:
@@ -67,22 +73,38 @@ class Stop:
         }
 
 
-def _key(channel: str) -> str:
-    return f"ciam_otp:breaker:{channel}"
+def _key(channel: str, name: str) -> str:
+    return f"ciam_otp:breaker:{channel}:{name}"
 
 
-# This process's copy: channel -> (read at, Stop or None).
-_seen: dict[str, tuple[float, Stop | None]] = {}
+def backend_names(channel: str) -> list[str]:
+    """The names of ``channel``'s backends (the SMS ones in ``SMS_BACKENDS`` order)."""
+    if channel != "sms":
+        return [channel]
+    from .backends.routing import sms_backends
+
+    try:
+        return [entry.name for entry in sms_backends()]
+    except Exception:  # noqa: BLE001 - a malformed list is E020's; deliveries fail on their own
+        return ["sms"]
 
 
-def trip(channel: str, backend: str, code: str, reason: str) -> Stop:
-    """Stop ``channel``'s backend for ``BACKEND_PAUSE_SECONDS``; fire the signal, mail once."""
+# This process's copy: (channel, backend name) -> (read at, Stop or None).
+_seen: dict[tuple[str, str], tuple[float, Stop | None]] = {}
+
+
+def trip(channel: str, backend: str, code: str, reason: str, *, name: str | None = None) -> Stop:
+    """Stop backend ``name`` (default: the channel's first) for ``BACKEND_PAUSE_SECONDS``.
+
+    Fires the signal and mails ``ADMINS`` once a day per backend and code.
+    """
+    name = name or backend_names(channel)[0]
     now = time.time()
-    stop = Stop(channel, backend, code or "unknown", reason[:200], now, now + _pause())
-    _seen[channel] = (time.monotonic(), stop)
+    stop = Stop(channel, backend, code or "unknown", reason[:200], now, now + _pause(), name)
+    _seen[channel, name] = (time.monotonic(), stop)
     if not counters.cache_is_down():
         try:
-            counter_cache().set(_key(channel), stop.as_record(), int(_pause()) + 1)
+            counter_cache().set(_key(channel, name), stop.as_record(), int(_pause()) + 1)
         except Exception:  # noqa: BLE001 - this process stops anyway; others find out themselves
             counters.trip_breaker()
             logger.warning("delivery stop not shared: cache unavailable")
@@ -99,24 +121,40 @@ def trip(channel: str, backend: str, code: str, reason: str) -> Stop:
     return stop
 
 
-def current(channel: str) -> Stop | None:
-    """The stop in force for ``channel``, as this process last read it (see the module)."""
+def stopped(channel: str, name: str) -> Stop | None:
+    """The stop in force for backend ``name``, as this process last read it (see the module)."""
     now = time.monotonic()
-    seen = _seen.get(channel)
+    seen = _seen.get((channel, name))
     if seen is None or now - seen[0] >= float(otp_settings.LOOKUP_CACHE_SECONDS):
-        seen = (now, _read(channel))
-        _seen[channel] = seen
+        seen = (now, _read(channel, name))
+        _seen[channel, name] = seen
     stop = seen[1]
     if stop is None or stop.until <= time.time():
         return None
     return stop
 
 
+def current(channel: str) -> Stop | None:
+    """A stop when *every* backend of ``channel`` is stopped (nothing can send), else ``None``."""
+    stops = [stopped(channel, name) for name in backend_names(channel)]
+    if not stops or any(stop is None for stop in stops):
+        return None
+    return stops[0]
+
+
+def active() -> list[Stop]:
+    """Every backend stop in force (the dashboard lists them)."""
+    found = (stopped(channel, name) for channel in CHANNELS for name in backend_names(channel))
+    return [stop for stop in found if stop is not None]
+
+
 def reset(channel: str) -> None:
-    """Lift a stop now (an operator fixed the cause); other processes follow within seconds."""
-    _seen.pop(channel, None)
+    """Lift the channel's stops now (an operator fixed the cause); others follow within seconds."""
+    names = backend_names(channel)
+    for name in names:
+        _seen.pop((channel, name), None)
     try:
-        counter_cache().delete(_key(channel))
+        counter_cache().delete_many([_key(channel, name) for name in names])
     except Exception:  # noqa: BLE001 - it ends by itself when the pause is over
         logger.warning("delivery stop not lifted in the cache: cache unavailable")
 
@@ -129,11 +167,11 @@ def forget_local_copy(**kwargs: Any) -> None:
 setting_changed.connect(forget_local_copy)
 
 
-def _read(channel: str) -> Stop | None:
+def _read(channel: str, name: str) -> Stop | None:
     if counters.cache_is_down():
         return None
     try:
-        record = counter_cache().get(_key(channel))
+        record = counter_cache().get(_key(channel, name))
     except Exception:  # noqa: BLE001 - an unreadable stop is no stop: sends fail on their own
         counters.trip_breaker()
         return None
@@ -147,6 +185,7 @@ def _read(channel: str) -> Stop | None:
             str(record["reason"]),
             float(record["since"]),
             float(record["until"]),
+            name,
         )
     except (KeyError, TypeError, ValueError):
         return None

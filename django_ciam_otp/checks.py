@@ -242,8 +242,13 @@ def _check_user_fields() -> list[checks.CheckMessage]:
 
 
 def _check_backends() -> list[checks.CheckMessage]:
-    """Each configured backend's own checks (those that read no database)."""
-    errors: list[checks.CheckMessage] = []
+    """E020–E022 (the SMS backend list, routes, circuit), then each backend's own checks."""
+    from .backends.routing import check_routing
+
+    errors: list[checks.CheckMessage] = [
+        checks.Error(text, hint="See 'Providers, routing and failover' in the docs.", id=id_)
+        for id_, text in check_routing()
+    ]
     for backend in loading.configured_backends():
         errors.extend(backend.check())
     return errors
@@ -376,19 +381,21 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMes
 
 def _check_sms_backend_delivers() -> list[checks.CheckMessage]:
     """W011: the SMS backend only shows or keeps messages (it says so: ``delivers = False``)."""
+    from .backends.routing import sms_backends
+
     try:
-        backend = loading.backend_class("sms")
-    except Exception:  # noqa: BLE001 - E003 reports a path that cannot be imported
-        return []
-    if getattr(backend, "delivers", True):
+        entries = [(entry, entry.backend_class()) for entry in sms_backends()]
+    except Exception:  # noqa: BLE001 - E003/E020 report a path that cannot be imported
         return []
     return [
         _warning(
-            f"SMS backend {otp_settings.SMS_BACKEND} does not deliver messages.",
+            f"SMS backend {entry.path} ({entry.name!r}) does not deliver messages.",
             11,
             hint="Use a backend that reaches phones: a provider's (docs: 'Writing an SMS "
             "backend' lists the ones shipped with the app).",
         )
+        for entry, backend in entries
+        if not getattr(backend, "delivers", True)
     ]
 
 

@@ -184,6 +184,19 @@ DEFAULTS: dict[str, Any] = {
     # so a site with no Celery, broker or Redis still gets codes. See dispatch.py.
     "DELIVERY": None,
     "SMS_BACKEND": "django_ciam_otp.backends.sms.console.SMSBackend",
+    # Several SMS backends, in the order failover tries them: each a dotted path
+    # or {"NAME": ..., "BACKEND": dotted path, "OPTIONS": {...}} (OPTIONS are the
+    # backend's keyword arguments; NAME defaults to the backend's own, "tencent").
+    # None: [SMS_BACKEND] alone. See routing.py.
+    "SMS_BACKENDS": None,
+    # Which backends a number may use, first match wins: [{"REGIONS": ["CN"] or
+    # "PREFIXES": ["+86"], "BACKENDS": [names, in order]}]. A number no route
+    # matches uses every SMS backend in order.
+    "SMS_ROUTES": [],
+    # A backend's circuit: FAILURES transient failures within WINDOW seconds open
+    # it, and deliveries skip it for COOL_DOWN seconds (then one try closes it or
+    # opens it again). See circuit.py.
+    "SMS_CIRCUIT": {"FAILURES": 5, "WINDOW": 60, "COOL_DOWN": 30},
     "SMS_FILE_PATH": None,  # for the filebased SMS backend
     # Host name of the site's pages ("example.com"): the SMS text then ends with
     # the WebOTP line "@example.com #123456", so Chrome on Android hands the code
@@ -211,6 +224,13 @@ DEFAULTS: dict[str, Any] = {
     # least the delivery task's hard time limit (20 s), so the first run is
     # surely over.
     "DELIVERY_CLAIM_LEASE": 25,
+    # --- observability -------------------------------------------------------
+    # Prometheus metrics (sends, refusals, deliveries, receipts, verifications,
+    # latencies, quotas): recorded when prometheus-client is installed. False: off.
+    "METRICS": True,
+    # OpenTelemetry spans for send, deliver and verify, when opentelemetry-api
+    # is installed. False: off.
+    "TRACING": True,
 }
 
 IMPORT_STRINGS = (

@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from . import breaker, sitewide
+from .managers import SENT_DELIVERIES
 from .models import (
     Channel,
     DeliveryStatus,
@@ -62,6 +63,30 @@ class ChannelStats:
 
 
 @dataclass(frozen=True)
+class BackendStats:
+    """Today's deliveries through one backend (``SMS_BACKENDS`` name), and what receipts said."""
+
+    name: str
+    channel: str
+    #: Messages the backend's provider took (sent, and later delivered or undelivered).
+    taken: int = 0
+    #: Receipts: the handset got it / the carrier gave up.
+    delivered: int = 0
+    undelivered: int = 0
+    #: Deliveries that failed for good with this backend the last one tried.
+    failed: int = 0
+
+    @property
+    def delivered_rate(self) -> float | None:
+        """Delivered among the messages taken (``None``: nothing taken)."""
+        return _percent(self.delivered, self.taken)
+
+    @property
+    def undelivered_rate(self) -> float | None:
+        return _percent(self.undelivered, self.taken)
+
+
+@dataclass(frozen=True)
 class QuotaRow:
     """One quota as it stands now (a rolled-over period counts as unused)."""
 
@@ -91,8 +116,10 @@ class Dashboard:
     channels: list[ChannelStats] = field(default_factory=list)
     quotas: list[QuotaRow] | None = None
     quota_count: int = 0
-    #: Channels whose backend stopped (misconfigured), with why and until when.
+    #: Backends that stopped (misconfigured), with why and until when.
     stops: list[breaker.Stop] = field(default_factory=list)
+    #: Today's deliveries per backend, with the receipts' delivered/undelivered rates.
+    backends: list[BackendStats] = field(default_factory=list)
     #: The site-wide pumping view: its mode, budget and recent unproven-prefix sends.
     pumping: sitewide.Status | None = None
 
@@ -127,7 +154,7 @@ def channel_stats(day_start: dt.datetime) -> list[ChannelStats]:
         .values("channel")
         .annotate(
             sends=Count("pk", filter=~suppressed),
-            delivered=Count("pk", filter=Q(delivery_status=DeliveryStatus.SENT)),
+            delivered=Count("pk", filter=Q(delivery_status__in=SENT_DELIVERIES)),
             failed=Count("pk", filter=Q(delivery_status=DeliveryStatus.FAILED)),
             suppressed=Count("pk", filter=suppressed),
             verified=Count("pk", filter=Q(status=TokenStatus.VERIFIED)),
@@ -154,6 +181,34 @@ def channel_stats(day_start: dt.datetime) -> list[ChannelStats]:
             )
         )
     return stats
+
+
+def backend_stats(day_start: dt.datetime) -> list[BackendStats]:
+    """Per-backend counts of the deliveries of tokens created since ``day_start``: one query."""
+    rows = (
+        OTPToken.objects.filter(created_at__gte=day_start)
+        .exclude(delivery_backend="")
+        .order_by()
+        .values("delivery_backend", "channel")
+        .annotate(
+            taken=Count("pk", filter=Q(delivery_status__in=SENT_DELIVERIES)),
+            delivered=Count("pk", filter=Q(delivery_status=DeliveryStatus.DELIVERED)),
+            undelivered=Count("pk", filter=Q(delivery_status=DeliveryStatus.UNDELIVERED)),
+            failed=Count("pk", filter=Q(delivery_status=DeliveryStatus.FAILED)),
+        )
+        .order_by("channel", "delivery_backend")
+    )
+    return [
+        BackendStats(
+            name=row["delivery_backend"],
+            channel=row["channel"],
+            taken=row["taken"],
+            delivered=row["delivered"],
+            undelivered=row["undelivered"],
+            failed=row["failed"],
+        )
+        for row in rows
+    ]
 
 
 def quota_rows(now: dt.datetime, limit: int = QUOTA_ROWS) -> list[QuotaRow]:
@@ -194,6 +249,7 @@ def build_dashboard(
         channels=channel_stats(day_start) if traffic else [],
         quotas=quota_rows(now) if quotas else None,
         quota_count=Quota.objects.count() if quotas else 0,
-        stops=[stop for c in breaker.CHANNELS if (stop := breaker.current(c)) is not None],
+        stops=breaker.active(),
+        backends=backend_stats(day_start) if traffic else [],
         pumping=sitewide.status() if traffic else None,
     )

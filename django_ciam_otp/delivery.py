@@ -34,18 +34,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from . import breaker, crypto, signals
-from .backends.base import (
-    Accepted,
-    BackendMisconfigured,
-    BaseBackend,
-    OTPMessage,
-    PermanentDeliveryError,
-)
-from .backends.loading import get_backend
+from . import crypto, failover, metrics, signals, tracing
+from .backends.base import Accepted, BaseBackend, OTPMessage
 from .conf import otp_settings
 from .managers import FINISHED_DELIVERIES
 from .models import Channel, DeliveryStatus, OTPToken, Quota, TokenStatus
@@ -79,7 +71,15 @@ def backoff(attempt: int) -> float:
 
 
 def deliver(token_id: int, envelope: str, *, attempt: int = 0) -> RetryLater | None:
-    """Send the code for ``token_id``; return :class:`RetryLater` to be called again."""
+    """Send the code for ``token_id``; return :class:`RetryLater` to be called again.
+
+    In an OpenTelemetry span ``ciam_otp.deliver`` when tracing is on.
+    """
+    with tracing.span("ciam_otp.deliver", token_id=token_id, attempt=attempt):
+        return _deliver(token_id, envelope, attempt)
+
+
+def _deliver(token_id: int, envelope: str, attempt: int) -> RetryLater | None:
     now = timezone.now()
     lease = claim_lease()
     try:
@@ -145,7 +145,8 @@ def _deliver_unclaimed(
     if token.delivery_status in FINISHED_DELIVERIES:
         return None
     if token.status != TokenStatus.PENDING or now >= token.code_expires_at:
-        OTPToken.objects.expire_unsent(token.pk, "not sent: code no longer usable")
+        if OTPToken.objects.expire_unsent(token.pk, "not sent: code no longer usable"):
+            metrics.delivery(token.delivery_backend, token.channel, "expired")
         Quota.objects.give_back(token)
         return None
     if payload is None or payload.get("h") != token.token_hash[:16]:
@@ -178,7 +179,8 @@ def _not_visible_yet(token_id: int, attempt: int) -> RetryLater | None:
 
 
 def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater | None:
-    """Call the provider for a token this run has claimed; record the outcome."""
+    """Offer the message to its route's backends (``failover.py``) for a token this run
+    has claimed; record the outcome."""
     message = OTPMessage(
         channel=token.channel,
         recipient=payload["r"],
@@ -190,37 +192,40 @@ def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater 
         attempt=attempt,
         previous_error=token.delivery_error_code or None,
     )
-    stopped = breaker.current(token.channel)
-    if stopped is not None:  # the provider cannot send anything: do not even ask it
-        _mark_failed(token, f"not sent: {stopped.backend} stopped ({stopped.code})")
-        return None
-    backend: BaseBackend | None = None
-    try:
-        backend = get_backend(token.channel)
-        sent = backend.send(message)
-    except (BackendMisconfigured, ImproperlyConfigured) as exc:
-        where = _report_first_failure(backend, token.channel, exc)
-        code = getattr(exc, "provider_code", None) or type(exc).__name__
-        reason = getattr(exc, "reason", None) or str(exc)
-        breaker.trip(token.channel, where, code, reason)
-        _mark_failed(token, reason)
-        return None
-    except PermanentDeliveryError as exc:
-        _report_first_failure(backend, token.channel, exc)
-        _mark_failed(token, exc.reason)
-        return None
-    except Exception as exc:  # noqa: BLE001 - every other failure is worth a retry
-        _report_first_failure(backend, token.channel, exc)
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        code = getattr(exc, "provider_code", None) or type(exc).__name__
-        wait = getattr(exc, "retry_after", None)
-        return _retry_or_fail(token, reason, attempt, code=code, at_least=wait)
-
-    accepted = sent if isinstance(sent, Accepted) else Accepted(sent or "")
-    OTPToken.objects.mark_sent(
-        token.pk, message_id=accepted.message_id, fee=accepted.fee, region=accepted.region or ""
+    offered = failover.offer(
+        message, report_failure=_report_first_failure, after=token.delivery_backend
     )
-    logger.info("OTP delivered: token %s to %s", token.pk, token.recipient_masked)
+    for moved_on in offered.tries[:-1]:  # each backend the message left for the next
+        metrics.delivery(moved_on.name, token.channel, "failover")
+    if offered.result is failover.Result.FAILED:
+        _mark_failed(token, offered.reason, backend=offered.backend)
+        return None
+    if offered.result is failover.Result.RETRY:
+        return _retry_or_fail(
+            token,
+            offered.reason,
+            attempt,
+            code=offered.code,
+            at_least=offered.retry_after,
+            backend=offered.backend,
+        )
+    accepted = offered.accepted or Accepted("")
+    OTPToken.objects.mark_sent(
+        token.pk,
+        message_id=accepted.message_id,
+        fee=accepted.fee,
+        region=accepted.region or "",
+        backend=offered.backend,
+    )
+    latency = (timezone.now() - token.created_at).total_seconds()
+    metrics.delivery(offered.backend, token.channel, "sent", latency)
+    tracing.annotate_current(backend=offered.backend, channel=token.channel, outcome="sent")
+    logger.info(
+        "OTP delivered: token %s to %s through %s",
+        token.pk,
+        token.recipient_masked,
+        offered.backend,
+    )
     return None
 
 
@@ -260,10 +265,10 @@ def _report_first_failure(backend: BaseBackend | None, channel: str, exc: BaseEx
         where = str(describe())
     elif backend is not None:  # a backend that does not derive from BaseBackend
         where = f"{type(backend).__module__}.{type(backend).__qualname__}"
-    else:  # the backend could not even be built
-        where = str(
-            getattr(otp_settings, "SMS_BACKEND" if channel == Channel.SMS else "EMAIL_BACKEND")
-        )
+    elif channel == Channel.SMS:  # the backend could not even be built
+        where = f"an SMS backend that could not be built ({type(exc).__name__})"
+    else:
+        where = str(otp_settings.EMAIL_BACKEND)
     if where in _REPORTED:
         return where
     _REPORTED.add(where)
@@ -284,26 +289,29 @@ def _retry_or_fail(
     *,
     code: str = "",
     at_least: float | None = None,
+    backend: str = "",
 ) -> RetryLater | None:
     """Retry with backoff, not before ``at_least`` seconds (the provider's own window)."""
     countdown = max(backoff(attempt), at_least or 0.0)
     left = (token.code_expires_at - timezone.now()).total_seconds()
     if attempt >= otp_settings.DELIVERY_MAX_RETRIES or countdown >= left - 1:
-        _mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}")
+        _mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}", backend=backend)
         return None
-    OTPToken.objects.requeue_for_retry(token, reason=reason, code=code)
+    OTPToken.objects.requeue_for_retry(token, reason=reason, code=code, backend=backend)
+    metrics.delivery(backend, token.channel, "retry")
     logger.warning("OTP delivery for token %s will be retried: %s", token.pk, reason)
     return RetryLater(countdown)
 
 
-def _mark_failed(token: OTPToken, reason: str) -> None:
+def _mark_failed(token: OTPToken, reason: str, *, backend: str = "") -> None:
     """Failed for good: the token closes, its quota comes back, receivers hear why.
 
     Not if another run sent the message meanwhile: its code stays verifiable.
     """
-    if not OTPToken.objects.mark_failed(token.pk, reason):
+    if not OTPToken.objects.mark_failed(token.pk, reason, backend=backend):
         logger.info("OTP delivery for token %s failed here but was sent elsewhere", token.pk)
         return
+    metrics.delivery(backend, token.channel, "failed")
     Quota.objects.give_back(token)
     logger.error("OTP delivery failed for good: token %s: %s", token.pk, reason)
     signals.otp_delivery_failed.send(sender=OTPToken, token=token, reason=reason)
@@ -326,6 +334,7 @@ def expire_stale_deliveries() -> int:
             token.pk, "not sent: expired in queue", was=token.delivery_status
         ):
             Quota.objects.give_back(token)
+            metrics.delivery("", token.channel, "expired")
             count += 1
     if count:
         logger.warning("%d OTP deliveries expired before a worker sent them", count)

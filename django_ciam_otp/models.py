@@ -263,6 +263,9 @@ class OTPToken(models.Model):
     )
     delivery_attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
     provider_message_id = models.CharField(_("provider message ID"), max_length=128, blank=True)
+    #: The name (in ``SMS_BACKENDS``) of the backend that took the message, or of the last
+    #: one tried; receipts for it are matched by this name and ``provider_message_id``.
+    delivery_backend = models.CharField(_("delivered by"), max_length=64, blank=True)
     delivery_error = models.CharField(_("delivery error"), max_length=200, blank=True)
     #: The provider's error code of the last failed try (what a retry may need to know).
     delivery_error_code = models.CharField(
@@ -277,6 +280,8 @@ class OTPToken(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     delivery_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    #: When the delivery receipt came (``delivered`` or ``undelivered``).
+    receipt_at = models.DateTimeField(_("receipt"), null=True, blank=True)
     verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
 
     objects = OTPTokenQuerySet.as_manager()

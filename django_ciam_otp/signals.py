@@ -10,6 +10,11 @@
     ``token`` is ``None`` when no matching token was found.
 ``otp_delivery_failed(sender, token, reason)``
     when a delivery failed for good (its quota has been given back).
+``otp_delivery_receipt(sender, token, delivered, status)``
+    when a provider's delivery receipt moved a token's delivery to
+    ``delivered`` (``delivered=True``) or ``undelivered`` (its quota has been
+    given back); ``status`` is the provider's own code. Repeated receipts do
+    not fire it again.
 ``prefix_blocked(sender, blocked_prefix, stats)``
     when the conversion monitor blocks a phone number prefix; ``stats`` has
     ``sends``, ``verifications`` and ``ratio`` over the window.
@@ -30,6 +35,7 @@ otp_sent = Signal()
 otp_verified = Signal()
 otp_verification_failed = Signal()
 otp_delivery_failed = Signal()
+otp_delivery_receipt = Signal()
 prefix_blocked = Signal()
 quota_threshold_reached = Signal()
 delivery_backend_stopped = Signal()

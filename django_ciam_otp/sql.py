@@ -103,13 +103,13 @@ def delivery_sent(alias: str, model: type[Model]) -> str:
     """Record an accepted message: one attempt more, the last error cleared.
 
     Parameters: the sent status, the provider's message id, fee, region, the
-    time sent, the pk.
+    backend's name, the time sent, the pk.
     """
     col = _columns(alias, model)
     return (
         f"UPDATE {connections[alias].ops.quote_name(model._meta.db_table)} "  # noqa: S608
         f"SET {col['delivery_status']} = %s, {col['provider_message_id']} = %s, "
-        f"{col['fee']} = %s, {col['billed_region']} = %s, "
+        f"{col['fee']} = %s, {col['billed_region']} = %s, {col['delivery_backend']} = %s, "
         f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
         f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', {col['sent_at']} = %s "
         f"WHERE {col['id']} = %s"

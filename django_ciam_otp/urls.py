@@ -1,4 +1,5 @@
-"""``include("django_ciam_otp.urls")`` gives ``/otp/send``, ``/otp/verify`` and ``/otp/schema``.
+"""``include("django_ciam_otp.urls")`` gives ``/otp/send``, ``/otp/verify``, ``/otp/schema``,
+and ``/otp/receipts/<backend name>/`` for SMS providers' delivery receipts (``webhooks.py``).
 
 Unknown paths *below* those three (``/otp/send/x``) answer the contract's JSON
 404, for every method. The rest of ``/otp/`` stays the site's: a site with its
@@ -11,7 +12,7 @@ this API can opt in to the JSON 404 for every other ``/otp/...`` path too::
 
 from django.urls import re_path
 
-from . import schema, views
+from . import schema, views, webhooks
 
 app_name = "ciam_otp"
 
@@ -20,5 +21,7 @@ urlpatterns = [
     re_path(r"^otp/verify/?$", views.VerifyOTPView.as_view(), name="verify"),
     # The OpenAPI 3 schema of the two endpoints above (YAML; ?format=json for JSON).
     re_path(r"^otp/schema/?$", schema.OTPSchemaView.as_view(), name="schema"),
-    re_path(r"^otp/(?:send|verify|schema)/.", views.not_found, name="not-found"),
+    # Delivery receipts, one URL per SMS backend name (docs: "Providers, routing and failover").
+    re_path(r"^otp/receipts/(?P<backend>\w{1,64})/?$", webhooks.receipts, name="receipts"),
+    re_path(r"^otp/(?:send|verify|schema|receipts)/.", views.not_found, name="not-found"),
 ]

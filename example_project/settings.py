@@ -171,6 +171,11 @@ CIAM_OTP: dict = {
     "SMS_BACKEND": os.environ.get(
         "OTP_SMS_BACKEND", "django_ciam_otp.backends.sms.console.SMSBackend"
     ),
+    # OTP_SMS_BACKENDS (comma-separated dotted paths, in failover order) wins over it.
+    "SMS_BACKENDS": [
+        path.strip() for path in os.environ.get("OTP_SMS_BACKENDS", "").split(",") if path.strip()
+    ]
+    or None,
     "SMS_FILE_PATH": os.environ.get("OTP_SMS_FILE_PATH") or None,
     # The client the demo's own pages send and verify codes as (load_demo_data creates it).
     "SITE_CLIENT_ID": os.environ.get("OTP_SITE_CLIENT_ID", "DEMO_SITE_CLIENT"),
@@ -188,7 +193,28 @@ if os.environ.get("TENCENTCLOUD_SECRET_ID"):
         "SDK_APP_ID": os.environ.get("TENCENTCLOUD_SMS_SDK_APP_ID"),
         "SIGN_NAME": os.environ.get("TENCENTCLOUD_SMS_SIGN_NAME"),
         "TEMPLATE_IDS": {"default": os.environ.get("TENCENTCLOUD_SMS_TEMPLATE_ID")},
+        "RECEIPT_SECRET": os.environ.get("TENCENTCLOUD_SMS_RECEIPT_SECRET") or None,
     }
+if os.environ.get("TWILIO_ACCOUNT_SID"):
+    # Twilio (django_ciam_otp.backends.sms.twilio.SMSBackend), as its live test names them.
+    CIAM_OTP["TWILIO_SMS"] = {
+        "ACCOUNT_SID": os.environ["TWILIO_ACCOUNT_SID"],
+        "AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN"),
+        "FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER") or None,
+        "MESSAGING_SERVICE_SID": os.environ.get("TWILIO_MESSAGING_SERVICE_SID") or None,
+        "STATUS_CALLBACK": os.environ.get("TWILIO_STATUS_CALLBACK") or None,
+    }
+if os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID"):
+    # Alibaba Cloud SMS (django_ciam_otp.backends.sms.aliyun.SMSBackend).
+    CIAM_OTP["ALIYUN_SMS"] = {
+        "ACCESS_KEY_ID": os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+        "ACCESS_KEY_SECRET": os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        "SIGN_NAME": os.environ.get("ALIYUN_SMS_SIGN_NAME"),
+        "TEMPLATE_CODES": {"default": os.environ.get("ALIYUN_SMS_TEMPLATE_CODE")},
+        "RECEIPT_SECRET": os.environ.get("ALIYUN_SMS_RECEIPT_SECRET") or None,
+    }
+# AWS SNS (django_ciam_otp.backends.sms.sns.SMSBackend) takes boto3's own environment
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION) and needs no block here.
 if "OTP_SMS_RATE_LIMITS" in os.environ:
     CIAM_OTP["SMS_RATE_LIMITS"] = parse_rates(os.environ["OTP_SMS_RATE_LIMITS"])
 if "OTP_EMAIL_RATE_LIMITS" in os.environ:

@@ -67,17 +67,21 @@ class ApiClient:
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
-    """Rate-limit counters, the per-process table copies and the SMS outbox start empty."""
-    from django_ciam_otp import breaker, counters, sitewide, snapshots
+    """Rate-limit counters, the per-process copies (tables, stops, circuits) and the SMS
+    outbox and call journal start empty."""
+    from django_ciam_otp import breaker, circuit, counters, sitewide, snapshots
     from django_ciam_otp.backends.sms import locmem
+    from tests.support import sms_backends
 
     for cache in caches.all():
         cache.clear()
     snapshots.clear_all()
     breaker.forget_local_copy()
+    circuit.forget_local_copy()
     sitewide.forget_local_copy()
     counters.reset_breaker()
     locmem.outbox.clear()
+    sms_backends.journal.clear()
     yield
     locmem.outbox.clear()
 

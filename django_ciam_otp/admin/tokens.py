@@ -24,12 +24,14 @@ TOKEN_CODE_FIELDS = (
 )
 TOKEN_DELIVERY_FIELDS = (
     "delivery_status",
+    "delivery_backend",
     "delivery_attempts",
     "provider_message_id",
     "fee",
     "billed_region",
     "delivery_error",
     "sent_at",
+    "receipt_at",
     "quota_consumed",
     "language",
 )
@@ -49,6 +51,7 @@ class OTPTokenAdmin(TokenLogDashboard):
         "status",
         "attempts",
         "delivery_status",
+        "delivery_backend",
         "provider_message_id",
         "fee",
         "expires_at",
@@ -56,6 +59,7 @@ class OTPTokenAdmin(TokenLogDashboard):
     list_filter = (
         "status",
         "delivery_status",
+        "delivery_backend",
         ("fee", admin.EmptyFieldListFilter),
         "channel",
         "usage",

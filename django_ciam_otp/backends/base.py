@@ -3,12 +3,16 @@
 Backends are small template-method classes (as in django-anymail): the base
 class renders the message text from templates and calls one provider hook.
 A backend reports a failure by raising :class:`TransientDeliveryError` (the
-task retries with backoff, or after ``retry_after`` seconds when the provider
-said when), :class:`PermanentDeliveryError` (the token is marked failed and
-its quota given back) or :class:`BackendMisconfigured` (as permanent, and the
-backend stops: no message goes to it until the pause is over or an operator
-fixes it; see :mod:`django_ciam_otp.breaker`). ``ImproperlyConfigured`` counts
-as :class:`BackendMisconfigured`; anything else as transient.
+next backend of the route is tried, then the task retries with backoff, or
+after ``retry_after`` seconds when the provider said when),
+:class:`PermanentDeliveryError` (the recipient cannot get it from anyone: the
+token is marked failed and its quota given back, no failover),
+:class:`NotDeliverableHere` (this backend cannot reach this recipient, another
+may: the next backend is tried) or :class:`BackendMisconfigured` (this backend
+stops: no message goes to it until the pause is over or an operator fixes it,
+see :mod:`django_ciam_otp.breaker`; the next backend is tried).
+``ImproperlyConfigured`` counts as :class:`BackendMisconfigured`; anything else
+as transient.
 
 ``send()`` returns the provider's message id, or an :class:`Accepted` when the
 provider says more (what it billed).
@@ -20,10 +24,14 @@ as django-anymail's ESP backends do, so the core names no provider.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core import checks
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,28 @@ class Accepted:
     region: str | None = None
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """A provider's report of what became of one message (a delivery receipt)."""
+
+    #: The provider's id of the message, as ``send()`` returned it.
+    message_id: str
+    #: ``True``: the handset got it; ``False``: the carrier gave up (undelivered).
+    delivered: bool
+    #: The provider's own status or error code ("DELIVRD", "30003"), for the token log.
+    status: str = ""
+    #: When the provider says the outcome happened, if it says (aware datetime).
+    reported_at: dt.datetime | None = None
+
+
+class ReceiptRefused(Exception):  # noqa: N818 - a refusal, not an error of ours
+    """A status callback that is not authentically the provider's: answered 403, never read."""
+
+
+class ReceiptMalformed(Exception):  # noqa: N818
+    """An authentic callback whose body this backend cannot read: answered 400."""
+
+
 class DeliveryError(Exception):
     """Base class of delivery failures; ``reason`` is a short, code-free text for the token log."""
 
@@ -111,6 +141,13 @@ class PermanentDeliveryError(DeliveryError):
     """Retrying will not help this message: a bad number, a number that refuses messages."""
 
 
+class NotDeliverableHere(PermanentDeliveryError):
+    """This backend cannot reach this recipient, another may: a region its account is not
+    enabled for, no sender for the country. The next backend of the route is tried; with
+    none left, the delivery fails as for :class:`PermanentDeliveryError`. The backend is
+    not stopped: other recipients still go through it."""
+
+
 class BackendMisconfigured(PermanentDeliveryError):
     """No message can succeed until an operator acts: credentials, arrears, an IP allow-list,
     an unapproved template or signature, a clock far off. Stops the line (see ``breaker``)."""
@@ -131,9 +168,25 @@ class BaseBackend:
     #: ``False`` for backends that only show or keep messages (console, locmem): with
     #: one as the SMS backend, ``check --deploy`` reports ``ciam_otp.W011``.
     delivers: ClassVar[bool] = True
+    #: The name a backend gets in ``SMS_BACKENDS`` when the site gives it none
+    #: ("tencent", "twilio"): what routes, the token log, metrics and the receipts
+    #: URL (``/otp/receipts/<name>/``) call it. Empty: the module's last part.
+    default_name: ClassVar[str] = ""
+    #: Whether :meth:`parse_receipts` reads this provider's status callbacks.
+    receives_receipts: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any) -> None:
+        #: This backend's name in the site's list (set by ``get_backend``).
+        self.name: str = kwargs.pop("name", None) or self.configured_name()
         self.options = kwargs
+
+    @classmethod
+    def configured_name(cls) -> str:
+        """The name of this backend when ``SMS_BACKENDS`` gives it none."""
+        if cls.default_name:
+            return cls.default_name
+        module = cls.__module__.split(".")
+        return module[-2] if module[-1] == "backend" and len(module) > 1 else module[-1]
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -158,6 +211,22 @@ class BaseBackend:
     def send(self, message: OTPMessage) -> str | Accepted:
         """Deliver ``message``; return the provider's message id (or ``""``), or an ``Accepted``."""
         raise NotImplementedError
+
+    def parse_receipts(self, request: HttpRequest) -> list[Receipt]:
+        """Authenticate a status callback as the provider documents, then read its receipts.
+
+        Raise :class:`ReceiptRefused` unless the request is provably the
+        provider's (a valid signature, the shared secret): never trust the
+        body. Raise :class:`ReceiptMalformed` for an authentic body that
+        cannot be read. Only called when :attr:`receives_receipts` is true.
+        """
+        raise NotImplementedError
+
+    def receipts_response(self, request: HttpRequest, receipts: list[Receipt]) -> HttpResponse:
+        """What the provider expects back once its receipts were taken (200, empty body)."""
+        from django.http import HttpResponse
+
+        return HttpResponse(status=200)
 
     def describe(self) -> str:
         """Where messages go, for the log line of a backend's first failure (no secrets)."""

@@ -14,6 +14,8 @@ import importlib
 import pkgutil
 from typing import Any
 
+from django.utils.module_loading import import_string
+
 from ..conf import otp_settings
 from ..models import Channel
 from .base import BaseBackend
@@ -37,8 +39,15 @@ def backend_class(channel: str) -> Any:
 def get_backend(channel: str, **kwargs: Any) -> BaseBackend:
     """A new backend for ``channel``; ``kwargs`` override its settings, as in django-anymail.
 
-    Built for each message, so the constructor reads current settings and stays cheap.
+    For SMS, the first of ``SMS_BACKENDS`` (deliveries go through
+    :mod:`.routing`, which tries them in turn). Built for each message, so the
+    constructor reads current settings and stays cheap.
     """
+    if channel == Channel.SMS:
+        from .routing import sms_backends
+
+        entry = sms_backends()[0]
+        return entry.backend_class()(name=entry.name, **{**entry.options, **kwargs})
     backend: BaseBackend = backend_class(channel)(**kwargs)
     return backend
 
@@ -49,10 +58,18 @@ def configured_backends() -> list[type[BaseBackend]]:
     A path that cannot be imported is left out (``ciam_otp.E003`` reports it),
     and so is a class that does not derive from ``BaseBackend`` (it has no checks).
     """
+    from .routing import sms_backends
+
     found: list[type[BaseBackend]] = []
-    for channel in (Channel.SMS, Channel.EMAIL):
+    candidates: list[Any] = []
+    try:
+        candidates += [entry.path for entry in sms_backends()]
+    except Exception:  # noqa: BLE001 - E020 reports a malformed SMS_BACKENDS
+        candidates.append(lambda: backend_class(Channel.SMS))
+    candidates.append(lambda: backend_class(Channel.EMAIL))
+    for candidate in candidates:
         try:
-            cls = backend_class(channel)
+            cls = import_string(candidate) if isinstance(candidate, str) else candidate()
         except Exception:  # noqa: BLE001, S112 - E003 reports a path that cannot be imported
             continue
         if isinstance(cls, type) and issubclass(cls, BaseBackend) and cls not in found:

@@ -5,20 +5,28 @@ auth source, is-used, rate limit, quota — so a refused request consumes no
 quota. Each step is a function in the module named for it: ``shape``,
 ``policy``, ``eligibility``, ``counting``, ``issuing`` and ``enqueue`` (the
 hand-off to delivery, which ``issuing.issue`` runs inside its transaction so
-that a broker failure rolls the token and its quota back).
+that a broker failure rolls the token and its quota back). Whichever step
+answers, the send is counted once in the metrics and traced as one span
+(``_observed``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 from django.http import HttpRequest
 
-from .. import crypto, signals
+from .. import crypto, metrics, signals, tracing
 from ..clients import require_client
-from ..models import OTPClient, OTPToken
+from ..exceptions import OTPError
+from ..metrics.labels import SERVER_ERROR
+from ..models import DeliveryStatus, OTPClient, OTPToken
 from . import counting, eligibility, issuing, policy, shape
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,44 @@ class SendResult:
         return {"otp_token": self.otp_token, "retry_after": self.retry_after}
 
 
+def _observed(send: Callable[P, SendResult]) -> Callable[P, SendResult]:
+    """Count every send once and trace it as one span, whichever step answered.
+
+    Refusals are raised by many steps, so they are counted here, where all of
+    them pass, by their public code (an unexpected exception as
+    ``server_error``). What is recorded is read from the outcome, never from
+    the arguments, so every label value is from a fixed set.
+    """
+
+    @functools.wraps(send)
+    def send_observed(*args: P.args, **kwargs: P.kwargs) -> SendResult:
+        with tracing.span("ciam_otp.send") as current:
+            try:
+                result = send(*args, **kwargs)
+            except OTPError as refusal:
+                metrics.send_refused(refusal.code)
+                raise
+            except Exception:
+                metrics.send_refused(SERVER_ERROR)
+                raise
+            token = result.token
+            outcome = (
+                "test"
+                if token.is_test
+                else "suppressed"
+                if token.delivery_status == DeliveryStatus.SUPPRESSED
+                else "queued"
+            )
+            metrics.send_accepted(token.channel, token.usage, outcome)
+            tracing.annotate(
+                current, auth_source_id=token.auth_source_id, token_id=token.pk, outcome=outcome
+            )
+        return result
+
+    return send_observed
+
+
+@_observed
 def send_otp(
     client: OTPClient | str | None = None,
     *,
@@ -64,6 +110,9 @@ def send_otp(
         email=email,
         auth_source_id=auth_source_id,
         language=language,
+    )
+    tracing.annotate_current(
+        client_id=client.client_id, channel=ask.recipient.channel, usage=ask.usage
     )
     rules = policy.code_policy(ask.auth_source_id, ask.recipient.channel)
     policy.require_channel_up(ask.recipient.channel)

@@ -2,18 +2,22 @@
 
 Every refusal of a well-formed verification sends ``otp_verification_failed``
 from one place (:func:`verify_otp`'s ``except``), whichever check refused.
+Every verification, well-formed or not, is counted once in the metrics and
+traced as one span (``_observed``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, ParamSpec
 
 from django.db import transaction
 from django.utils import timezone
 
-from .. import abuse, crypto, identity, ratelimits, signals
+from .. import abuse, crypto, identity, metrics, ratelimits, signals, tracing
 from ..clients import require_client
 from ..conf import otp_settings
 from ..exceptions import (
@@ -24,6 +28,7 @@ from ..exceptions import (
     OTPExpired,
     TooManyAttempts,
 )
+from ..metrics.labels import SERVER_ERROR, VERIFIED
 from ..models import (
     Channel,
     DeliveryStatus,
@@ -33,6 +38,8 @@ from ..models import (
     TokenStatus,
 )
 from . import shape
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,32 @@ class VerifyResult:
         return {"verified": True, "usage": self.usage, key: self.recipient}
 
 
+def _observed(verify: Callable[P, VerifyResult]) -> Callable[P, VerifyResult]:
+    """Count every verification once (``verified`` or the public error code) and trace it.
+
+    Here rather than in :func:`verify_otp`'s ``except``: the arguments' shape
+    and the client are refused before that ``try``, and count too.
+    """
+
+    @functools.wraps(verify)
+    def verify_observed(*args: P.args, **kwargs: P.kwargs) -> VerifyResult:
+        with tracing.span("ciam_otp.verify") as current:
+            try:
+                result = verify(*args, **kwargs)
+            except OTPError as refusal:
+                metrics.verification(refusal.code)
+                raise
+            except Exception:
+                metrics.verification(SERVER_ERROR)
+                raise
+            metrics.verification(VERIFIED)
+            tracing.annotate(current, token_id=result.token.pk, outcome=VERIFIED)
+        return result
+
+    return verify_observed
+
+
+@_observed
 def verify_otp(
     client: OTPClient | str | None,
     otp_token: str,
@@ -70,6 +103,9 @@ def verify_otp(
     client = require_client(client)
     ask = shape.parse_verify(
         otp_token=otp_token, otp=otp, usage=usage, phone_number=phone_number, email=email
+    )
+    tracing.annotate_current(
+        client_id=client.client_id, channel=ask.recipient.channel, usage=ask.usage
     )
     recipient_hash = crypto.hash_recipient(ask.recipient.key)
     now = timezone.now()
@@ -110,10 +146,14 @@ def _find_token(
     return token
 
 
+#: Deliveries that never reached the phone: a verify answers as for a failed delivery.
+UNREACHED = (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+
+
 def _require_usable(
     token: OTPToken, ask: shape.VerifyRequest, recipient_hash: str, now: dt.datetime
 ) -> None:
-    if token.status == TokenStatus.FAILED or token.delivery_status == DeliveryStatus.FAILED:
+    if token.status == TokenStatus.FAILED or token.delivery_status in UNREACHED:
         raise DeliveryFailed()
     if token.status == TokenStatus.LOCKED:
         raise TooManyAttempts()

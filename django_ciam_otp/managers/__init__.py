@@ -20,6 +20,7 @@ from .quotas import QuotaQuerySet
 from .states import (
     EPOCH,
     FINISHED_DELIVERIES,
+    SENT_DELIVERIES,
     DeliveryStatus,
     QuotaPeriod,
     TokenStatus,
@@ -35,6 +36,7 @@ __all__ = [
     "CLAIM_FIELDS",
     "EPOCH",
     "FINISHED_DELIVERIES",
+    "SENT_DELIVERIES",
     "DeliveryStatus",
     "OTPTokenQuerySet",
     "QuotaPeriod",

@@ -38,11 +38,21 @@ class DeliveryStatus(models.TextChoices):
     SUPPRESSED = "suppressed", _("Not sent (no account)")
     EXPIRED = "expired", _("Not sent (expired in queue)")
     TEST = "test", _("Not sent (test recipient)")
+    #: A delivery receipt said the handset got it.
+    DELIVERED = "delivered", _("Delivered")
+    #: A delivery receipt said the carrier gave up: answered as a failed delivery.
+    UNDELIVERED = "undelivered", _("Undelivered")
 
 
-#: Deliveries that reached an outcome: nothing moves them any more.
+#: Deliveries whose message a provider took: a code that went out stays verifiable.
+SENT_DELIVERIES = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED)
+
+#: Deliveries that reached an outcome: no worker moves them any more (a receipt may still
+#: move ``sent`` to ``delivered`` or ``undelivered``).
 FINISHED_DELIVERIES = (
     DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.UNDELIVERED,
     DeliveryStatus.FAILED,
     DeliveryStatus.SUPPRESSED,
     DeliveryStatus.EXPIRED,

@@ -14,7 +14,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from .. import sql
-from .states import FINISHED_DELIVERIES, DeliveryStatus, TokenStatus
+from .states import FINISHED_DELIVERIES, SENT_DELIVERIES, DeliveryStatus, TokenStatus
 
 if TYPE_CHECKING:
     from ..models import OTPToken, RecipientThrottle  # noqa: F401 (named in a string below)
@@ -31,6 +31,7 @@ CLAIM_FIELDS = (
     "recipient_masked",
     "code_expires_at",
     "delivery_attempts",
+    "delivery_backend",
     "delivery_error_code",
     "quota_consumed",
     "language",
@@ -87,8 +88,14 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
             )
         )
 
-    def mark_sent(self, pk: int, *, message_id: str, fee: int | None, region: str) -> None:
-        """The provider accepted the message: sending → sent, one attempt more, error cleared."""
+    def mark_sent(
+        self, pk: int, *, message_id: str, fee: int | None, region: str, backend: str = ""
+    ) -> None:
+        """The provider accepted the message: sending → sent, one attempt more, error cleared.
+
+        ``backend``: the name of the backend that took it (``SMS_BACKENDS``), which
+        receipts are matched by.
+        """
         using = sql.write_alias(self)
         conn = connections[using]
         fee = fee if fee is not None and 0 <= fee < 32768 else None
@@ -98,6 +105,7 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
                 provider_message_id=message_id[:128],
                 fee=fee,
                 billed_region=region[:8],
+                delivery_backend=backend[:64],
                 delivery_attempts=F("delivery_attempts") + 1,
                 delivery_error="",
                 delivery_error_code="",
@@ -109,33 +117,40 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
             message_id[:128],
             fee,
             region[:8],
+            backend[:64],
             conn.ops.adapt_datetimefield_value(timezone.now()),
             pk,
         )
         with conn.cursor() as cursor:
             cursor.execute(sql.delivery_sent(using, self.model), params)
 
-    def requeue_for_retry(self, token: OTPToken, *, reason: str, code: str) -> bool:
-        """A transient failure: sending → queued, the attempt and its error recorded."""
+    def requeue_for_retry(
+        self, token: OTPToken, *, reason: str, code: str, backend: str = ""
+    ) -> bool:
+        """A transient failure: sending → queued, the attempt, its error and backend recorded."""
         return bool(
             self.filter(pk=token.pk, delivery_status=DeliveryStatus.SENDING).update(
                 delivery_status=DeliveryStatus.QUEUED,
                 delivery_attempts=token.delivery_attempts + 1,
                 delivery_error=reason[:200],
                 delivery_error_code=code[:64],
+                delivery_backend=backend[:64],
             )
         )
 
-    def mark_failed(self, pk: int, reason: str) -> bool:
+    def mark_failed(self, pk: int, reason: str, *, backend: str = "") -> bool:
         """The message failed for good: delivery → failed, and a pending token → failed.
 
         One statement for both fields: a token whose message another worker
         sent is left as it is (``False``), so its code still verifies.
+        ``backend``: the last backend tried, when one was.
         """
+        extra = {"delivery_backend": backend[:64]} if backend else {}
         return bool(
             self.filter(pk=pk)
-            .exclude(delivery_status=DeliveryStatus.SENT)
+            .exclude(delivery_status__in=SENT_DELIVERIES)
             .update(
+                **extra,
                 delivery_status=DeliveryStatus.FAILED,
                 delivery_error=reason[:200],
                 status=Case(
@@ -157,6 +172,39 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
         else:
             rows = rows.filter(delivery_status=was)
         return bool(rows.update(delivery_status=DeliveryStatus.EXPIRED, delivery_error=reason))
+
+    def record_receipt(
+        self, *, backend: str, message_id: str, delivered: bool, status: str, now: dt.datetime
+    ) -> tuple[str, OTPToken | None]:
+        """A delivery receipt: sent → delivered, or sent → undelivered (and a pending token →
+        failed, as for a failed delivery). Returns the outcome and the token:
+
+        ``"delivered"`` / ``"undelivered"``: the receipt moved the token;
+        ``"repeated"``: the token already has its receipt (a provider's retry, a replay);
+        nothing changes; ``"unknown"``: no message of ``backend`` has that id.
+        """
+        token = (
+            self.filter(delivery_backend=backend, provider_message_id=message_id[:128])
+            .exclude(provider_message_id="")
+            .only(*CLAIM_FIELDS, "delivery_status", "sent_at", "status")
+            .first()
+        )
+        if token is None:
+            return "unknown", None
+        outcome = DeliveryStatus.DELIVERED if delivered else DeliveryStatus.UNDELIVERED
+        changes: dict[str, object] = {"delivery_status": outcome, "receipt_at": now}
+        if not delivered:
+            changes["delivery_error"] = f"undelivered: {status}"[:200]
+            changes["status"] = Case(
+                When(status=TokenStatus.PENDING, then=Value(TokenStatus.FAILED)),
+                default=F("status"),
+            )
+        moved = self.filter(pk=token.pk, delivery_status=DeliveryStatus.SENT).update(**changes)
+        if not moved:
+            return "repeated", token
+        token.delivery_status = outcome
+        token.receipt_at = now
+        return str(outcome), token
 
     def stale_deliveries(self, *, now: dt.datetime, lease: dt.timedelta) -> OTPTokenQuerySet:
         """Deliveries no worker will finish: still claimable, but their code has expired."""

@@ -134,12 +134,12 @@ def test_a_stopped_channel_is_on_the_dashboard_and_can_be_resumed(admin_client, 
 
     breaker.trip("sms", "django_ciam_otp.backends.sms.tencent.SMSBackend", "AuthFailure", "bad key")
     page = html(admin_client.get(reverse("admin:ciam_otp_dashboard")))
-    assert 'id="ciam-otp-stop-sms"' in page and "AuthFailure" in page and "bad key" in page
+    assert 'data-stop-channel="sms"' in page and "AuthFailure" in page and "bad key" in page
     assert admin_client.get(reverse("admin:ciam_otp_dashboard_resume")).status_code == 405
     response = admin_client.post(reverse("admin:ciam_otp_dashboard_resume"), {"channel": "sms"})
     assert response.status_code == 302
     assert breaker.current("sms") is None
-    assert 'id="ciam-otp-stop-sms"' not in html(
+    assert 'data-stop-channel="sms"' not in html(
         admin_client.get(reverse("admin:ciam_otp_dashboard"))
     )
 
@@ -150,7 +150,7 @@ def test_resuming_needs_the_right_to_change_auth_sources(django_user_model, db):
     breaker.trip("sms", "x.Backend", "AuthFailure", "bad key")
     viewer = staff_client(django_user_model, "view_otptoken")
     page = html(viewer.get(reverse("admin:ciam_otp_dashboard")))
-    assert 'id="ciam-otp-stop-sms"' in page and "resume deliveries" not in page
+    assert 'data-stop-channel="sms"' in page and "resume deliveries" not in page
     denied = viewer.post(reverse("admin:ciam_otp_dashboard_resume"), {"channel": "sms"})
     assert denied.status_code == 403
     assert breaker.current("sms") is not None

@@ -1,51 +1,69 @@
 """A backend's own settings are documented with the backend, true to its own defaults.
 
 ``docs/settings.md`` covers ``conf.DEFAULTS`` only (``test_settings_reference``);
-the Tencent backend's ``CIAM_OTP["TENCENT_SMS"]`` is documented on
-``docs/sms-backends.md`` under "Tencent Cloud SMS settings", against
-``backends.sms.tencent.conf.DEFAULTS``.
+each shipped backend with a settings dict (``CIAM_OTP["TENCENT_SMS"]``,
+``["TWILIO_SMS"]``, …) is documented on its own page, under a "<provider>
+settings" heading, against its ``conf.DEFAULTS``.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
+import pytest
+
 from django_ciam_otp.backends.loading import shipped_backends
-from django_ciam_otp.backends.sms.tencent import SMSBackend
-from django_ciam_otp.backends.sms.tencent.conf import DEFAULTS, SETTINGS_KEY
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "sms-backends.md"
-SECTION = "### Tencent Cloud SMS settings"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+#: settings key -> (the backend's package, its page, the section that documents the dict)
+PAGES = {
+    "TENCENT_SMS": ("tencent", "sms-backends.md", "### Tencent Cloud SMS settings"),
+    "TWILIO_SMS": ("twilio", "sms/twilio.md", "### Twilio settings"),
+    "ALIYUN_SMS": ("aliyun", "sms/aliyun.md", "### Alibaba Cloud SMS settings"),
+    "SNS_SMS": ("sns", "sms/sns.md", "### AWS SNS settings"),
+}
 
 
-def section() -> str:
-    text = PAGE.read_text(encoding="utf-8")
-    assert SECTION in text, f"{PAGE.name}: no {SECTION!r} section"
-    body = text.split(SECTION, 1)[1]
+def section(page: str, heading: str) -> str:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    assert heading in text, f"{page}: no {heading!r} section"
+    body = text.split(heading, 1)[1]
     return re.split(r"^#{1,3} ", body, maxsplit=1, flags=re.M)[0]
 
 
-def test_the_section_names_the_backends_settings_key() -> None:
-    assert SMSBackend.settings_key == SETTINGS_KEY
-    assert f'`CIAM_OTP["{SETTINGS_KEY}"]`' in section()
+def conf_of(package: str) -> tuple[str, dict[str, object]]:
+    conf = importlib.import_module(f"django_ciam_otp.backends.sms.{package}.conf")
+    return conf.SETTINGS_KEY, conf.DEFAULTS
 
 
-def test_documented_defaults_are_the_backends_own() -> None:
-    match = re.search(r"Default:\n\n```python\n(.*?)\n```", section(), flags=re.S)
-    assert match, f"{PAGE.name}: {SECTION} has no 'Default:' python block"
-    assert ast.literal_eval(match.group(1)) == DEFAULTS
+@pytest.mark.parametrize("key", sorted(PAGES))
+def test_the_section_names_the_backends_settings_key(key: str) -> None:
+    package, page, heading = PAGES[key]
+    backend = importlib.import_module(f"django_ciam_otp.backends.sms.{package}").SMSBackend
+    assert backend.settings_key == conf_of(package)[0] == key
+    assert f'`CIAM_OTP["{key}"]`' in section(page, heading)
 
 
-def test_every_entry_is_explained() -> None:
-    prose = re.sub(r"```.*?```", "", section(), flags=re.S)
-    missing = [entry for entry in DEFAULTS if f"`{entry}`" not in prose]
-    assert missing == [], f"{PAGE.name}: {SECTION} does not explain {missing}"
+@pytest.mark.parametrize("key", sorted(PAGES))
+def test_documented_defaults_are_the_backends_own(key: str) -> None:
+    package, page, heading = PAGES[key]
+    match = re.search(r"Default:\n\n```python\n(.*?)\n```", section(page, heading), flags=re.S)
+    assert match, f"{page}: {heading} has no 'Default:' python block"
+    assert ast.literal_eval(match.group(1)) == conf_of(package)[1]
 
 
-def test_every_shipped_backend_key_is_documented_on_the_page() -> None:
-    text = PAGE.read_text(encoding="utf-8")
+@pytest.mark.parametrize("key", sorted(PAGES))
+def test_every_entry_is_explained(key: str) -> None:
+    package, page, heading = PAGES[key]
+    prose = re.sub(r"```.*?```", "", section(page, heading), flags=re.S)
+    missing = [entry for entry in conf_of(package)[1] if f"`{entry}`" not in prose]
+    assert missing == [], f"{page}: {heading} does not explain {missing}"
+
+
+def test_every_shipped_backend_key_has_a_page() -> None:
     keys = {cls.settings_key for cls in shipped_backends() if cls.settings_key}
-    assert keys == {SETTINGS_KEY}  # a new one needs a section (and a test) like this one
-    assert all(f'CIAM_OTP["{key}"]' in text for key in keys)
+    assert keys == set(PAGES)  # a new one needs a page and an entry above

@@ -10,7 +10,10 @@ by one delivery attempt, in order:
 ``sleep N``     write ``<number>.sending`` (with the worker's pid), sleep N seconds,
                 then deliver; a test kills the worker during the sleep
 
-Attempts without a line left deliver normally. Every attempt is logged to
+Attempts without a line left deliver normally. Its name in ``SMS_BACKENDS`` is
+``fault``; :class:`ReceiptsBackend` (``second``) is a plain filebased backend
+that also takes delivery receipts, authenticated with the shared secret in
+``$FAULT_SMS_RECEIPT_SECRET``, for the failover and receipts tests. Every attempt is logged to
 ``<number>.attempts`` as ``<unix time> <pid> <instruction>``, so a test can
 check the backoff between retries. The plan file is read and rewritten under
 an exclusive ``flock``, as the prefork pool runs attempts in several processes.
@@ -19,13 +22,25 @@ an exclusive ``flock``, as the prefork pool runs attempts in several processes.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
 
-from django_ciam_otp.backends.base import OTPMessage, PermanentDeliveryError, TransientDeliveryError
-from django_ciam_otp.backends.sms import filebased
+from django.http import HttpRequest
+
+from django_ciam_otp.backends.base import (
+    Accepted,
+    OTPMessage,
+    PermanentDeliveryError,
+    Receipt,
+    ReceiptMalformed,
+    TransientDeliveryError,
+)
+from django_ciam_otp.backends.receipts import require_shared_secret
+from django_ciam_otp.backends.sms import filebased, twilio
 
 
 def control_dir() -> Path:
@@ -52,6 +67,8 @@ def _next_instruction(plan: Path) -> str:
 class SMSBackend(filebased.SMSBackend):
     """Filebased delivery, after the scripted faults for the number have been played."""
 
+    default_name = "fault"
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.control = control_dir()
@@ -69,3 +86,30 @@ class SMSBackend(filebased.SMSBackend):
             (self.control / f"{key}.sending").write_text(str(os.getpid()))
             time.sleep(float(instruction.split()[1]))
         return super().send_text(phone_number, text, message)
+
+
+class ReceiptsBackend(filebased.SMSBackend):
+    """Filebased delivery that takes receipts: ``[{"id", "delivered", "status"}]`` as JSON,
+    posted to ``/otp/receipts/second/?secret=$FAULT_SMS_RECEIPT_SECRET``."""
+
+    default_name = "second"
+    receives_receipts = True
+
+    def parse_receipts(self, request: HttpRequest) -> list[Receipt]:
+        require_shared_secret(request, os.environ.get("FAULT_SMS_RECEIPT_SECRET"))
+        try:
+            items = json.loads(request.body)
+            return [Receipt(str(i["id"]), bool(i["delivered"]), str(i["status"])) for i in items]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ReceiptMalformed(type(exc).__name__) from exc
+
+
+class TwilioFileBackend(twilio.SMSBackend):
+    """Twilio's backend with its settings, checks and status callbacks as shipped, but the
+    message written to a file (as the filebased backend does) instead of Twilio's API: the
+    stack's receipts test signs callbacks with ``TWILIO_SMS["AUTH_TOKEN"]`` as Twilio would."""
+
+    def send_text(self, phone_number: str, text: str, message: OTPMessage) -> Accepted:
+        written = filebased.SMSBackend(file_path=os.environ["OTP_SMS_FILE_PATH"])
+        written.send_text(phone_number, text, message)
+        return Accepted(message_id="SM" + secrets.token_hex(16))

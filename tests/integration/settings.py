@@ -26,6 +26,20 @@ CIAM_OTP["DELIVERY_CLAIM_LEASE"] = int(os.environ.get("OTP_DELIVERY_CLAIM_LEASE"
 # view has tests of its own on a real Redis (test_sitewide_redis.py); here it is off.
 CIAM_OTP["CONVERSION_MONITOR"] = {**CIAM_OTP.get("CONVERSION_MONITOR", {}), "SITE_WINDOW": 0}
 
+# Failover tests: a small circuit, and processes that look at shared records every time.
+if os.environ.get("OTP_SMS_CIRCUIT"):
+    failures, window, cool_down = (int(n) for n in os.environ["OTP_SMS_CIRCUIT"].split(","))
+    CIAM_OTP["SMS_CIRCUIT"] = {"FAILURES": failures, "WINDOW": window, "COOL_DOWN": cool_down}
+if os.environ.get("OTP_LOOKUP_CACHE_SECONDS"):
+    CIAM_OTP["LOOKUP_CACHE_SECONDS"] = int(os.environ["OTP_LOOKUP_CACHE_SECONDS"])
+
+if os.environ.get("FAULT_TWILIO_AUTH_TOKEN"):  # fault_sms.TwilioFileBackend: receipts signed
+    CIAM_OTP["TWILIO_SMS"] = {
+        "ACCOUNT_SID": "AC" + "0" * 32,
+        "AUTH_TOKEN": os.environ["FAULT_TWILIO_AUTH_TOKEN"],
+        "FROM_NUMBER": "+15005550006",
+    }
+
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     # Unacknowledged tasks of a killed worker come back after 4 s, and the

@@ -9,6 +9,7 @@ from typing import Any
 import phonenumbers
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
 
 from ....counters.store import counter_cache
 from ....crypto import mask_recipient
@@ -18,11 +19,12 @@ from ...base import (
     DeliveryError,
     OTPMessage,
     PermanentDeliveryError,
+    Receipt,
     TransientDeliveryError,
 )
 from ...settings import backend_setting
 from ..base import BaseSMSBackend
-from . import checks, sdk
+from . import checks, receipts, sdk
 from .conf import DEFAULTS, SETTINGS_KEY
 from .errors import (
     THIRTY_SECOND_LIMIT,
@@ -84,6 +86,7 @@ class SMSBackend(BaseSMSBackend):
     """
 
     settings_key = SETTINGS_KEY
+    receives_receipts = True
 
     def __init__(self, **kwargs: Any) -> None:
         self.config: dict[str, Any] = {
@@ -107,6 +110,13 @@ class SMSBackend(BaseSMSBackend):
     def check(cls, **kwargs: Any) -> list[CheckMessage]:
         """``ciam_otp.E101``–``E112`` and ``W101``–``W104`` (:mod:`.checks`), while configured."""
         return [*super().check(**kwargs), *checks.run()]
+
+    def parse_receipts(self, request: HttpRequest) -> list[Receipt]:
+        """Tencent's status callback, with ``?secret=RECEIPT_SECRET`` (:mod:`.receipts`)."""
+        return receipts.parse(request, self.config.get("RECEIPT_SECRET"))
+
+    def receipts_response(self, request: HttpRequest, found: list[Receipt]) -> HttpResponse:
+        return receipts.acknowledge()
 
     @classmethod
     def check_database(cls, databases: list[str]) -> list[CheckMessage]:

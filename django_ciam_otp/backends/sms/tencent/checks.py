@@ -148,6 +148,9 @@ def _check_shape(conf: dict[str, Any]) -> list[checks.CheckMessage]:
         problems.append(str(exc).removeprefix('TENCENT_SMS["TIMEOUT"] '))
     if not isinstance(conf.get("CONFIRM_BEFORE_RESEND"), bool):
         problems.append("CONFIRM_BEFORE_RESEND must be True or False")
+    secret = conf.get("RECEIPT_SECRET")
+    if secret is not None and (not isinstance(secret, str) or len(secret) < 16):
+        problems.append("RECEIPT_SECRET must be None or a random string of 16 characters or more")
     return [
         checks.Error(
             f'CIAM_OTP["TENCENT_SMS"]: {problem}.',

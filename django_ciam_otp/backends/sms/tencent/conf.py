@@ -38,4 +38,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "TIMEOUT": 5,  # seconds one API call may take (connect + answer)
     # After a try that may have gone out, ask Tencent before sending again.
     "CONFIRM_BEFORE_RESEND": True,
+    # The shared secret of the status callback URL (/otp/receipts/tencent/?secret=...):
+    # Tencent signs nothing. None: receipts are refused (403).
+    "RECEIPT_SECRET": None,
 }
