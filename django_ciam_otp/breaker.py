@@ -205,11 +205,12 @@ def _mail_once(stop: Stop) -> None:
     if not first:
         return
     mail_admins(
-        f"OTP {stop.channel} delivery stopped: {stop.code}",
+        f"OTP {stop.channel} delivery through {stop.name} stopped: {stop.code}",
         f"{stop.backend} answered {stop.code}: {stop.reason}\n\n"
-        f"No {stop.channel} code can be delivered until this is fixed: sends answer 503 "
-        f"temporarily_unavailable for {int(_pause())} s, then the next delivery tries again. "
-        "Fix the configuration (credentials, balance, allow-list, template, signature, "
-        "clock), then resume deliveries from the admin dashboard.",
+        f"No {stop.channel} code can be delivered through {stop.name} until this is fixed. "
+        f"For {int(_pause())} s deliveries go to the next backend of their route (sends "
+        "answer 503 temporarily_unavailable when every backend is stopped), then the next "
+        "delivery tries it again. Fix the configuration (credentials, balance, allow-list, "
+        "template, signature, clock), then resume deliveries from the admin dashboard.",
         fail_silently=True,
     )

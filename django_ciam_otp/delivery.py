@@ -95,7 +95,7 @@ def _deliver(token_id: int, envelope: str, attempt: int) -> RetryLater | None:
         if payload.get("h") != token.token_hash[:16]:
             _mark_failed(token, "envelope could not be opened (hash key changed?)")
             return None
-        return _send(token, payload, attempt)
+        return _send(token, payload, attempt, now)
     return _deliver_unclaimed(token_id, payload, attempt, now, lease)
 
 
@@ -155,7 +155,7 @@ def _deliver_unclaimed(
 
     if not OTPToken.objects.claim_read(token.pk, now=now, lease=lease):
         return _claimed_elsewhere(token.pk, now, lease)
-    return _send(token, payload, attempt)
+    return _send(token, payload, attempt, now)
 
 
 #: How often a task looks again for a token it cannot see (about a minute in all).
@@ -178,7 +178,9 @@ def _not_visible_yet(token_id: int, attempt: int) -> RetryLater | None:
     return RetryLater(countdown=min(5.0, 0.25 * 2**attempt), counts=False)
 
 
-def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater | None:
+def _send(
+    token: OTPToken, payload: dict[str, Any], attempt: int, claimed_at: dt.datetime
+) -> RetryLater | None:
     """Offer the message to its route's backends (``failover.py``) for a token this run
     has claimed; record the outcome."""
     message = OTPMessage(
@@ -192,8 +194,9 @@ def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater 
         attempt=attempt,
         previous_error=token.delivery_error_code or None,
     )
+    # A queued token's delivery_backend is where its retry starts (failover.Offer.resume).
     offered = failover.offer(
-        message, report_failure=_report_first_failure, after=token.delivery_backend
+        message, report_failure=_report_first_failure, start=token.delivery_backend
     )
     for moved_on in offered.tries[:-1]:  # each backend the message left for the next
         metrics.delivery(moved_on.name, token.channel, "failover")
@@ -208,15 +211,25 @@ def _send(token: OTPToken, payload: dict[str, Any], attempt: int) -> RetryLater 
             code=offered.code,
             at_least=offered.retry_after,
             backend=offered.backend,
+            resume=offered.resume,
+            claimed_at=claimed_at,
         )
     accepted = offered.accepted or Accepted("")
-    OTPToken.objects.mark_sent(
+    if not OTPToken.objects.mark_sent(
         token.pk,
         message_id=accepted.message_id,
         fee=accepted.fee,
         region=accepted.region or "",
         backend=offered.backend,
-    )
+        claimed_at=claimed_at,
+    ):
+        logger.error(
+            "OTP delivery for token %s outlived its claim (DELIVERY_CLAIM_LEASE): sent through "
+            "%s, but another run holds the token now; its outcome stands",
+            token.pk,
+            offered.backend,
+        )
+        return None
     latency = (timezone.now() - token.created_at).total_seconds()
     metrics.delivery(offered.backend, token.channel, "sent", latency)
     tracing.annotate_current(backend=offered.backend, channel=token.channel, outcome="sent")
@@ -290,14 +303,21 @@ def _retry_or_fail(
     code: str = "",
     at_least: float | None = None,
     backend: str = "",
+    resume: str = "",
+    claimed_at: dt.datetime | None = None,
 ) -> RetryLater | None:
-    """Retry with backoff, not before ``at_least`` seconds (the provider's own window)."""
+    """Retry with backoff, not before ``at_least`` seconds (the provider's own window).
+
+    ``backend``: the last one tried; ``resume``: where the retry starts ("": the route's first).
+    """
     countdown = max(backoff(attempt), at_least or 0.0)
     left = (token.code_expires_at - timezone.now()).total_seconds()
     if attempt >= otp_settings.DELIVERY_MAX_RETRIES or countdown >= left - 1:
         _mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}", backend=backend)
         return None
-    OTPToken.objects.requeue_for_retry(token, reason=reason, code=code, backend=backend)
+    OTPToken.objects.requeue_for_retry(
+        token, reason=reason, code=code, backend=resume, claimed_at=claimed_at
+    )
     metrics.delivery(backend, token.channel, "retry")
     logger.warning("OTP delivery for token %s will be retried: %s", token.pk, reason)
     return RetryLater(countdown)

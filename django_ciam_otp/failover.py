@@ -4,33 +4,41 @@
 which walks the route (``backends/routing.py``: ``SMS_BACKENDS`` in order, or
 the backends ``SMS_ROUTES`` names for the number) and reports what happened.
 The claim is held for the whole walk, so however many backends are tried, one
-run owns the token and at most one backend accepts its message: "exactly one
-message per code" holds across failover as it does across retries.
+run owns the token.
 
 What moves the message to the next backend, and what does not:
 
-* a transient failure (timeout, throttling, a provider 5xx): next backend;
-  the backend's circuit (``circuit.py``) counts it;
+* a transient failure after which the provider surely has *not* taken the
+  message (a refused connection, throttling, an answer that says no): next
+  backend; the backend's circuit (``circuit.py``) counts it;
 * :class:`~.backends.base.NotDeliverableHere` (this account cannot reach the
-  number's region): next backend;
-* :class:`~.backends.base.BackendMisconfigured` (credentials, arrears): the
-  backend stops (``breaker.py``) and the next one is tried;
+  number's region, or cannot send this code): next backend;
+* :class:`~.backends.base.BackendMisconfigured` (credentials, arrears), or a
+  backend that cannot be built: the backend stops (``breaker.py``) and the
+  next one is tried;
 * a stopped backend, or one whose circuit is open, is skipped without a call
   (with every backend of the route open, the first is tried anyway: a trial
-  beats giving up);
+  beats giving up); of a half-open backend, only the delivery that claims its
+  one trial calls it;
 * :class:`~.backends.base.PermanentDeliveryError`: the recipient's own
   failure (the number does not exist), so it would fail everywhere: no
   failover, the delivery fails.
 
-A walk stops early when it has used :data:`WALK_SECONDS`: the delivery task is
-interrupted at its soft time limit, and a claim must end well within its
-lease, so the rest of the route is left to the retry.
+What stops the walk and leaves the message to a retry *of the same backend*:
+a transient failure after which the provider may have taken the message
+(``unclear``: a read timeout, a connection lost mid-call, a gateway 5xx, the
+task's soft time limit, an exception a backend did not classify), and a limit
+on the recipient's number (``recipient_scoped``). Handing such a code to the
+next backend could make it a second message; the same backend may look
+before sending again (Tencent's and Alibaba's ``CONFIRM_BEFORE_RESEND``), and
+once its circuit opens, the retry skips it. So one code is one message through
+failover, except where a backend without such a look times out after its
+provider accepted (it is retried, and may send it twice: the same code).
 
-Residual risk, written down: a backend that times out *after* its provider
-accepted the message cannot tell; failing over then sends the same code a
-second time through the next backend (the same code, so nothing is unlocked;
-one SMS too many). A backend that can look before sending again (Tencent's
-``CONFIRM_BEFORE_RESEND``) does so on the retry, not across backends.
+The walk starts a backend only while that backend's worst case
+(:meth:`~.backends.base.BaseBackend.worst_case_seconds`) still fits in the
+delivery task's soft time limit, less :data:`MARGIN`; otherwise the retry goes
+on where the walk stopped (``Offer.resume``).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ImproperlyConfigured
 
 from . import breaker, circuit
@@ -50,14 +59,20 @@ from .backends.base import (
     NotDeliverableHere,
     OTPMessage,
     PermanentDeliveryError,
+    TransientDeliveryError,
 )
 from .backends.loading import get_backend
 from .backends.routing import BackendEntry, route_for
 from .conf import DELIVERY_TASK_SOFT_TIME_LIMIT
 
-#: Seconds a walk may take before the rest of the route is left to the retry (well within the
-#: task's soft time limit, so a backend's own timeout still fits).
-WALK_SECONDS = DELIVERY_TASK_SOFT_TIME_LIMIT / 2
+#: Seconds a walk keeps free below the task's soft time limit (recording the outcome).
+MARGIN = 2.0
+#: The worst case assumed for a backend that does not say (``worst_case_seconds``).
+DEFAULT_WORST_CASE = 5.0
+#: Seconds a walk may use in all: a backend is started only if its worst case ends by then.
+WALK_SECONDS = DELIVERY_TASK_SOFT_TIME_LIMIT - MARGIN
+
+ReportFailure = Callable[[BaseBackend | None, str, BaseException], str]
 
 
 class Result(enum.Enum):
@@ -73,7 +88,7 @@ class Try:
     """One backend's answer, for the token log and the metrics."""
 
     name: str
-    outcome: str  # "sent", "transient", "not_here", "stopped", "permanent", "skipped"
+    outcome: str  # "sent", "transient", "not_here", "stopped", "permanent"
     reason: str = ""
     code: str = ""
     error: BaseException | None = None
@@ -90,8 +105,10 @@ class Offer:
     accepted: Accepted | None = None
     reason: str = ""
     code: str = ""
-    #: The longest wait a transient failure asked for (``retry_after``), if any.
+    #: Seconds the retry should wait at least (a provider's ``retry_after``), if any.
     retry_after: float | None = None
+    #: Where the retry starts: this backend's name ("" = the route's first).
+    resume: str = ""
     tries: list[Try] = field(default_factory=list)
 
 
@@ -106,89 +123,98 @@ class Candidate:
         return self.entry.build()
 
 
-def candidates(channel: str, recipient: str, *, after: str = "") -> list[Candidate]:
-    """The route's backends in the order to try: stopped ones out, open circuits skipped.
-
-    ``after``: the backend the previous try of this message ended with; a
-    retry starts with the one after it, so a walk cut short by
-    :data:`WALK_SECONDS` goes on where it stopped (a walk that tried them all
-    ended with the last, and starts again from the first).
-    """
+def candidates(channel: str, recipient: str, *, start: str = "") -> list[Candidate]:
+    """The route's backends in the order to try, from ``start`` on (wrapping round);
+    stopped ones and open circuits out (all open: the first is kept)."""
     if channel != "sms":
         # The channel's one backend: stopped, nothing is sent (see breaker.py).
         return [] if breaker.stopped(channel, channel) else [Candidate(channel, None)]
     route = [Candidate(entry.name, entry) for entry in route_for(recipient)]
     names = [c.name for c in route]
-    if after in names:
-        start = names.index(after) + 1
-        route = route[start:] + route[:start]
+    if start in names:
+        route = route[names.index(start) :] + route[: names.index(start)]
     live = [c for c in route if breaker.stopped("sms", c.name) is None]
-    usable = [c for c in live if _may_try(c.name)]
+    usable = [c for c in live if circuit.state(c.name) != circuit.OPEN]
     return usable or live[:1]
 
 
-def _may_try(name: str) -> bool:
-    state = circuit.state(name)
-    if state == circuit.HALF_OPEN:
-        return circuit.claim_trial(name)
-    return state != circuit.OPEN
-
-
-def offer(
-    message: OTPMessage,
-    *,
-    report_failure: Callable[[BaseBackend | None, str, BaseException], str],
-    after: str = "",
-) -> Offer:
-    """Walk the route until a backend takes ``message``; what happened (see the module).
-
-    ``after``: where the previous try ended (see :func:`candidates`).
-    """
+def offer(message: OTPMessage, *, report_failure: ReportFailure, start: str = "") -> Offer:
+    """Walk the route until a backend takes ``message``; what happened (see the module)."""
     try:
-        route = candidates(message.channel, message.recipient, after=after)
+        route = candidates(message.channel, message.recipient, start=start)
     except ImproperlyConfigured as exc:  # SMS_BACKENDS / SMS_ROUTES malformed: E020, E021
         return Offer(Result.FAILED, reason=f"not sent: {exc}")
     if not route:
         return Offer(Result.FAILED, reason="not sent: every backend of its route is stopped")
     started = time.monotonic()
     tries: list[Try] = []
-    retry = False
-    wait: float | None = None
+    waits: list[float | None] = []
     for candidate in route:
-        if tries and time.monotonic() - started >= WALK_SECONDS:
-            retry = True  # the rest of the route is the retry's
-            break
-        attempt = _try(candidate, message, report_failure)
+        sms = message.channel == "sms"
+        if sms and circuit.state(candidate.name) == circuit.HALF_OPEN:
+            if not circuit.claim_trial(candidate.name):
+                continue  # another delivery makes this backend's one trial
+        backend, built = _build(candidate)
+        if tries and not _fits(backend, time.monotonic() - started):
+            return _last(Result.RETRY, tries, waits, resume=candidate.name)
+        attempt = _try(candidate, backend, built, message, report_failure)
         tries.append(attempt)
         if attempt.outcome == "sent":
-            if message.channel == "sms":
+            if sms:
                 circuit.record_success(candidate.name)
             return Offer(
-                Result.SENT,
-                backend=candidate.name,
-                accepted=attempt.accepted,
-                tries=tries,
+                Result.SENT, backend=candidate.name, accepted=attempt.accepted, tries=tries
             )
         if attempt.outcome == "permanent":
-            return _last(Result.FAILED, tries, wait)
-        if attempt.outcome == "transient":
-            retry = True
-            asked = getattr(attempt.error, "retry_after", None)
-            if asked is not None:
-                wait = max(wait or 0.0, float(asked))
-            if message.channel == "sms":
-                circuit.record_failure(candidate.name)
-    return _last(Result.RETRY if retry else Result.FAILED, tries, wait)
+            return _last(Result.FAILED, tries, waits)
+        if attempt.outcome != "transient":
+            continue
+        error = attempt.error
+        scoped = isinstance(error, TransientDeliveryError) and error.recipient_scoped
+        interrupted = isinstance(error, SoftTimeLimitExceeded)
+        if sms and not (scoped or interrupted):
+            circuit.record_failure(candidate.name)
+        waits.append(getattr(error, "retry_after", None))
+        if scoped or interrupted or _unclear(error):
+            # The retry goes to this backend again: see the module.
+            return _last(Result.RETRY, tries, waits[-1:], resume=candidate.name)
+    if not tries:  # every usable backend was another delivery's trial
+        return Offer(Result.RETRY, reason="waiting for a backend's trial", retry_after=1.0)
+    retry = any(t.outcome == "transient" for t in tries)
+    return _last(Result.RETRY if retry else Result.FAILED, tries, waits)
+
+
+def _unclear(error: BaseException | None) -> bool:
+    """Whether the provider may have taken the message despite ``error``."""
+    if isinstance(error, TransientDeliveryError):
+        return error.unclear
+    return True  # not classified by its backend: assume the worst
+
+
+def _fits(backend: BaseBackend | None, elapsed: float) -> bool:
+    """Whether a try of ``backend`` surely ends within the walk's time."""
+    worst = getattr(backend, "worst_case_seconds", lambda: None)() or DEFAULT_WORST_CASE
+    return elapsed + float(worst) <= WALK_SECONDS
+
+
+def _build(candidate: Candidate) -> tuple[BaseBackend | None, BaseException | None]:
+    try:
+        return candidate.build(), None
+    except Exception as exc:  # noqa: BLE001 - _try reports it as this backend's failure
+        return None, exc
 
 
 def _try(
     candidate: Candidate,
+    backend: BaseBackend | None,
+    built: BaseException | None,
     message: OTPMessage,
-    report_failure: Callable[[BaseBackend | None, str, BaseException], str],
+    report_failure: ReportFailure,
 ) -> Try:
-    backend: BaseBackend | None = None
     try:
-        backend = candidate.build()
+        if built is not None:
+            raise built
+        assert backend is not None  # noqa: S101 - _build returns one or the other
         sent = backend.send(message)
     except (BackendMisconfigured, ImproperlyConfigured, ImportError) as exc:
         # ImportError: a path in SMS_BACKENDS that cannot be imported (E020) stops that backend.
@@ -212,12 +238,25 @@ def _try(
     return Try(candidate.name, "sent", accepted=accepted)
 
 
-def _last(result: Result, tries: list[Try], wait: float | None) -> Offer:
-    """The offer for a walk that ended without a send: the last try's reason names it."""
-    last = tries[-1] if tries else Try("", "skipped", "no backend tried")
+def _last(
+    result: Result, tries: list[Try], waits: list[float | None], *, resume: str = ""
+) -> Offer:
+    """The offer for a walk that ended without a send: the tries' reasons name it.
+
+    The retry waits as long as a backend asked, but one backend's long wait does
+    not hold up the others: with a failure that named no wait, none.
+    """
+    last = tries[-1]
     reason = last.reason
     if len(tries) > 1:
         reason = "; ".join(f"{t.name}: {t.reason}" for t in tries)
+    wait = None if not waits or None in waits else min(w for w in waits if w is not None)
     return Offer(
-        result, backend=last.name, reason=reason, code=last.code, retry_after=wait, tries=tries
+        result,
+        backend=last.name,
+        reason=reason,
+        code=last.code,
+        retry_after=wait,
+        resume=resume,
+        tries=tries,
     )

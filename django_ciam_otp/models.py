@@ -263,8 +263,9 @@ class OTPToken(models.Model):
     )
     delivery_attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
     provider_message_id = models.CharField(_("provider message ID"), max_length=128, blank=True)
-    #: The name (in ``SMS_BACKENDS``) of the backend that took the message, or of the last
-    #: one tried; receipts for it are matched by this name and ``provider_message_id``.
+    #: The name (in ``SMS_BACKENDS``) of the backend that took the message (receipts are
+    #: matched by it and ``provider_message_id``), or that failed it for good; while a retry
+    #: is queued, the backend it starts with ("": the route's first).
     delivery_backend = models.CharField(_("delivered by"), max_length=64, blank=True)
     delivery_error = models.CharField(_("delivery error"), max_length=200, blank=True)
     #: The provider's error code of the last failed try (what a retry may need to know).

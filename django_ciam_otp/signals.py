@@ -12,9 +12,9 @@
     when a delivery failed for good (its quota has been given back).
 ``otp_delivery_receipt(sender, token, delivered, status)``
     when a provider's delivery receipt moved a token's delivery to
-    ``delivered`` (``delivered=True``) or ``undelivered`` (its quota has been
-    given back); ``status`` is the provider's own code. Repeated receipts do
-    not fire it again.
+    ``delivered`` (``delivered=True``) or ``undelivered`` (the code can no
+    longer be verified; its quota stays used: the provider billed it);
+    ``status`` is the provider's own code. Repeated receipts do not fire it again.
 ``prefix_blocked(sender, blocked_prefix, stats)``
     when the conversion monitor blocks a phone number prefix; ``stats`` has
     ``sends``, ``verifications`` and ``ratio`` over the window.

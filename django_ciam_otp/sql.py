@@ -103,7 +103,8 @@ def delivery_sent(alias: str, model: type[Model]) -> str:
     """Record an accepted message: one attempt more, the last error cleared.
 
     Parameters: the sent status, the provider's message id, fee, region, the
-    backend's name, the time sent, the pk.
+    backend's name, the time sent, the pk, the claimed status and this run's
+    claim time (a run whose claim another took over records nothing).
     """
     col = _columns(alias, model)
     return (
@@ -112,7 +113,8 @@ def delivery_sent(alias: str, model: type[Model]) -> str:
         f"{col['fee']} = %s, {col['billed_region']} = %s, {col['delivery_backend']} = %s, "
         f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
         f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', {col['sent_at']} = %s "
-        f"WHERE {col['id']} = %s"
+        f"WHERE {col['id']} = %s AND {col['delivery_status']} = %s "
+        f"AND {col['delivery_started_at']} = %s"
     )
 
 

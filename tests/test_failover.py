@@ -216,7 +216,7 @@ def test_every_backend_failing_for_now_requeues_then_gives_up(
     assert tried(token) == ["first", "second"]
     stored = row(token)
     assert stored.delivery_status == DeliveryStatus.QUEUED  # the claim is handed back
-    assert stored.delivery_backend == "second"  # the last one tried
+    assert stored.delivery_backend == ""  # the retry starts from the route's first again
     assert stored.delivery_error == "first: provider timed out; second: provider timed out"
     assert (stored.delivery_error_code, stored.delivery_attempts) == ("Timeout", 1)
     assert Quota.objects.get().used == 1
@@ -233,7 +233,7 @@ def test_every_backend_failing_for_now_requeues_then_gives_up(
     assert sms_outbox == []
 
 
-def test_the_retry_waits_for_the_longest_window_a_backend_asked_for(settings, caller):
+def test_one_backends_long_wait_does_not_hold_up_the_others(settings, caller):
     settings.CIAM_OTP = {
         **settings.CIAM_OTP,
         "SMS_BACKENDS": [
@@ -252,7 +252,70 @@ def test_the_retry_waits_for_the_longest_window_a_backend_asked_for(settings, ca
     token, envelope = queued(caller)
     later = delivery.deliver(token.pk, envelope)
     assert isinstance(later, delivery.RetryLater)
-    assert later.countdown >= 7
+    # At least the shorter wait: by then "second" can take it, whatever "first" asked.
+    assert 3 <= later.countdown < 7
+
+
+def test_the_retry_waits_as_long_as_every_backend_asked(settings, caller):
+    settings.CIAM_OTP = {
+        **settings.CIAM_OTP,
+        "SMS_BACKENDS": [
+            {"NAME": "first", "BACKEND": f"{SUPPORT}.AlwaysTransient"},
+            {
+                "NAME": "second",
+                "BACKEND": f"{SUPPORT}.AlwaysTransient",
+                "OPTIONS": {"retry_after": 9},
+            },
+        ],
+    }
+    token, envelope = queued(caller)
+    later = delivery.deliver(token.pk, envelope)
+    assert isinstance(later, delivery.RetryLater)
+    assert later.countdown < 9  # "first" named no wait: the retry need not wait for "second"
+
+
+@pytest.mark.parametrize("first", ["Unclear", "Interrupted", "Crashing"])
+def test_after_an_unclear_failure_the_retry_goes_to_the_same_backend(
+    settings, caller, sms_outbox, first
+):
+    """The provider may have taken it: handing it on could make it a second message."""
+    configure(
+        settings,
+        ("first", first),
+        ("second", "Delivering"),
+        SMS_CIRCUIT={"FAILURES": 2, "WINDOW": 60, "COOL_DOWN": 30},
+    )
+    token, envelope = queued(caller)
+    assert isinstance(delivery.deliver(token.pk, envelope), delivery.RetryLater)
+    assert tried(token) == ["first"]  # not handed to "second"
+    assert row(token).delivery_backend == "first"  # the retry starts with it again
+    assert sms_outbox == []
+    assert isinstance(delivery.deliver(token.pk, envelope, attempt=1), delivery.RetryLater)
+    assert tried(token) == ["first", "first"]
+    if first == "Interrupted":  # the task's own limit says nothing about the provider
+        assert circuit.state("first") == circuit.CLOSED
+        return
+    assert circuit.state("first") == circuit.OPEN  # two failures: now it is skipped
+    assert delivery.deliver(token.pk, envelope, attempt=2) is None
+    assert tried(token) == ["first", "first", "second"]
+    assert len(sms_outbox) == 1
+
+
+def test_a_limit_on_the_number_waits_for_the_same_backend_and_spares_its_circuit(
+    settings, caller, sms_outbox
+):
+    configure(
+        settings,
+        ("first", "NumberLimited"),
+        ("second", "Delivering"),
+        SMS_CIRCUIT={"FAILURES": 1, "WINDOW": 60, "COOL_DOWN": 30},
+    )
+    token, envelope = queued(caller)
+    later = delivery.deliver(token.pk, envelope)
+    assert isinstance(later, delivery.RetryLater) and later.countdown >= 31
+    assert tried(token) == ["first"] and sms_outbox == []
+    assert row(token).delivery_backend == "first"
+    assert circuit.state("first") == circuit.CLOSED  # the provider is fine
 
 
 def test_a_transient_failure_then_a_permanent_one_is_failed_not_retried(settings, caller, failures):
@@ -474,9 +537,23 @@ def test_a_walk_out_of_time_leaves_the_rest_of_the_route_to_the_retry(
     assert isinstance(later, delivery.RetryLater) and later.counts
     assert tried(token) == ["first"]
     stored = row(token)
-    assert (stored.delivery_status, stored.delivery_backend) == (DeliveryStatus.QUEUED, "first")
+    # Queued, and the retry starts with the backend the walk had no time for.
+    assert (stored.delivery_status, stored.delivery_backend) == (DeliveryStatus.QUEUED, "second")
     assert stored.delivery_error == "provider timed out"
     assert sms_outbox == []
+
+
+def test_a_backend_starts_only_if_its_worst_case_fits(settings, caller, monkeypatch):
+    configure(settings, ("first", "AlwaysTransient"), ("second", "Delivering"))
+    monkeypatch.setattr(failover, "WALK_SECONDS", 13.0)
+    monkeypatch.setattr(failover, "time", Clock(step=4.0))  # 4 s into the walk
+    monkeypatch.setattr(sms_backends.Delivering, "worst_case_seconds", lambda self: 10.0)
+    token, envelope = queued(caller)
+    assert isinstance(delivery.deliver(token.pk, envelope), delivery.RetryLater)
+    assert tried(token) == ["first"]  # 4 + 10 > 13: "second" waits for the retry
+    monkeypatch.setattr(sms_backends.Delivering, "worst_case_seconds", lambda self: 8.0)
+    assert delivery.deliver(token.pk, envelope, attempt=1) is None  # starts with "second"
+    assert tried(token) == ["first", "second"]
 
 
 def test_the_retry_of_a_walk_cut_short_goes_on_where_it_stopped(
@@ -531,25 +608,43 @@ def test_a_malformed_backend_list_fails_the_delivery_instead_of_crashing(setting
 def test_a_half_open_backend_gets_one_trial_across_processes(settings, caller, sms_outbox):
     configure(
         settings,
-        ("first", "AlwaysTransient"),
+        ("first", "Delivering"),
         ("second", "Delivering"),
         SMS_CIRCUIT={"FAILURES": 1, "WINDOW": 60, "COOL_DOWN": 30},
     )
     circuit.record_failure("first")
     assert circuit.state("first") == circuit.OPEN
-
     with time_machine.travel(time.time() + 31, tick=False):
         assert circuit.state("first") == circuit.HALF_OPEN
-        assert failover._may_try("first")  # this delivery makes the trial
-        circuit.forget_local_copy()  # another process, at the same moment
-        assert circuit.state("first") == circuit.HALF_OPEN
-        assert not failover._may_try("first")  # the trial is taken: skip it
+        assert circuit.claim_trial("first")  # another process makes the trial now
+        token, envelope = queued(caller)
+        assert delivery.deliver(token.pk, envelope) is None
+        assert tried(token) == ["second"]  # so this delivery leaves "first" alone
+        circuit.forget_local_copy()
+        assert not circuit.claim_trial("first")  # one trial, whichever process asks
+
+
+def test_a_trial_is_claimed_only_by_the_delivery_that_reaches_the_backend(
+    settings, caller, sms_outbox
+):
+    configure(
+        settings,
+        ("first", "Delivering"),
+        ("second", "Delivering"),
+        SMS_CIRCUIT={"FAILURES": 1, "WINDOW": 60, "COOL_DOWN": 30},
+    )
+    circuit.record_failure("second")
+    with time_machine.travel(time.time() + 31, tick=False):
+        token, envelope = queued(caller)
+        assert delivery.deliver(token.pk, envelope) is None
+        assert tried(token) == ["first"]  # sent before "second" came up
+        assert circuit.claim_trial("second")  # its trial is still there for the next one
 
 
 def test_a_walk_within_its_time_goes_on(settings, caller, sms_outbox, monkeypatch):
     configure(settings, ("first", "AlwaysTransient"), ("second", "Delivering"))
-    monkeypatch.setattr(failover, "WALK_SECONDS", 7.5)
-    monkeypatch.setattr(failover, "time", Clock(step=7.4))
+    monkeypatch.setattr(failover, "WALK_SECONDS", 13.0)
+    monkeypatch.setattr(failover, "time", Clock(step=7.9))  # 7.9 + 5 (assumed) <= 13
     token, envelope = queued(caller)
     assert delivery.deliver(token.pk, envelope) is None
     assert tried(token) == ["first", "second"]

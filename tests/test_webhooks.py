@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.test import Client
@@ -136,7 +137,7 @@ def test_a_delivered_receipt_moves_the_token_once(api, caller, provider, sms_out
     assert verify(api, caller, otp_token, code).status_code == 200  # the code still works
 
 
-def test_an_undelivered_receipt_fails_the_code_and_gives_the_quota_back(
+def test_an_undelivered_receipt_fails_the_code_and_keeps_its_quota_used(
     api, caller, provider, sms_outbox, receipts
 ):
     otp_token, code, message_id = sent(api, caller)
@@ -149,7 +150,7 @@ def test_an_undelivered_receipt_fails_the_code_and_gives_the_quota_back(
         TokenStatus.FAILED,
     )
     assert token.delivery_error == "undelivered: UNDELIV"
-    assert Quota.objects.get().used == 0
+    assert Quota.objects.get().used == 1  # the provider billed it: quotas keep capping
     assert receipts == [{"token": token.pk, "delivered": False, "status": "UNDELIV"}]
 
     # Even the right code answers as a failed delivery: 400, the contract's invalid_otp_token.
@@ -203,7 +204,8 @@ def test_a_backend_that_cannot_be_built_answers_503_not_500(settings, provider):
         ],
     }
     url = reverse("ciam_otp:receipts", kwargs={"backend": "twilio"})
-    response = provider.post(url, data={"MessageSid": "SM1", "MessageStatus": "delivered"})
+    body = urlencode({"MessageSid": "SM1", "MessageStatus": "delivered"})
+    response = provider.post(url, data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
 
@@ -218,7 +220,7 @@ def test_one_callback_may_carry_receipts_of_several_messages(
     assert token_of(first).delivery_status == DeliveryStatus.DELIVERED
     assert token_of(second).delivery_status == DeliveryStatus.UNDELIVERED
     assert [r["delivered"] for r in receipts] == [True, False]
-    assert Quota.objects.get().used == 1
+    assert Quota.objects.get().used == 2
 
 
 def test_a_receipt_for_a_message_nobody_sent_is_acknowledged_and_ignored(
@@ -289,7 +291,8 @@ def test_without_the_shared_secret_nothing_changes(
 def test_the_secret_is_not_taken_from_the_body(api, caller, provider, sms_outbox, receipts):
     otp_token, _, message_id = sent(api, caller)
     url = reverse("ciam_otp:receipts", kwargs={"backend": "acme"})
-    response = provider.post(url, data={"secret": SECRET, "id": message_id, "status": "UNDELIV"})
+    body = urlencode({"secret": SECRET, "id": message_id, "status": "UNDELIV"})
+    response = provider.post(url, data=body, content_type="application/x-www-form-urlencoded")
     assert_error(response, 403, "access_denied")
     assert token_of(otp_token).delivery_status == DeliveryStatus.SENT
 
@@ -367,3 +370,22 @@ def test_only_post_is_taken(api, caller, provider, sms_outbox, receipts, method)
     assert response.json() == {"error": "invalid_request", "error_description": "Use POST."}
     assert token_of(otp_token).delivery_status == DeliveryStatus.SENT
     assert receipts == []
+
+
+def test_a_multipart_body_is_refused_unread(api, caller, provider, sms_outbox, receipts):
+    """Its file parts would be spooled to disk before any backend checked who sent it."""
+    otp_token, _, message_id = sent(api, caller)
+    url = reverse("ciam_otp:receipts", kwargs={"backend": "acme"})
+    response = provider.post(f"{url}?secret={SECRET}", data={"id": message_id, "f": b"x" * 10})
+    assert_error(response, 415, "invalid_request")
+    assert token_of(otp_token).delivery_status == DeliveryStatus.SENT
+
+
+def test_an_oversized_body_is_refused_unread(provider, settings):
+    url = reverse("ciam_otp:receipts", kwargs={"backend": "acme"})
+    response = provider.post(
+        f"{url}?secret={SECRET}",
+        data=b"[" + b" " * (3 * 1024 * 1024) + b"]",
+        content_type="application/json",
+    )
+    assert_error(response, 413, "invalid_request")

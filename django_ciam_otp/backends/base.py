@@ -128,13 +128,32 @@ class TransientDeliveryError(DeliveryError):
 
     ``retry_after``: seconds before a retry can succeed, when the provider's
     answer says (a per-number window); the task waits at least that long.
+
+    ``unclear``: the provider may have taken the message (a read timeout, a
+    connection lost after the request left, a gateway 5xx). Failover then
+    does not hand the code to the next backend, which could make it a second
+    message: the retry goes to this backend again (which may look before
+    sending, as Tencent's does), until its circuit opens.
+
+    ``recipient_scoped``: a limit on this number, not trouble with the
+    provider (Tencent's 30 seconds per number, Alibaba's per-minute flow
+    control): it does not count towards the backend's circuit, and the retry
+    goes to this backend again after ``retry_after``.
     """
 
     def __init__(
-        self, reason: str, *, provider_code: str | None = None, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        provider_code: str | None = None,
+        retry_after: float | None = None,
+        unclear: bool = False,
+        recipient_scoped: bool = False,
     ) -> None:
         super().__init__(reason, provider_code=provider_code)
         self.retry_after = retry_after
+        self.unclear = unclear
+        self.recipient_scoped = recipient_scoped
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -211,6 +230,14 @@ class BaseBackend:
     def send(self, message: OTPMessage) -> str | Accepted:
         """Deliver ``message``; return the provider's message id (or ``""``), or an ``Accepted``."""
         raise NotImplementedError
+
+    def worst_case_seconds(self) -> float | None:
+        """The longest one ``send()`` can take (its timeouts, times the calls it may make).
+
+        Failover starts this backend only if that still fits in the delivery
+        task's soft time limit; ``None``: unknown (a default is assumed).
+        """
+        return None
 
     def parse_receipts(self, request: HttpRequest) -> list[Receipt]:
         """Authenticate a status callback as the provider documents, then read its receipts.

@@ -11,12 +11,16 @@ access logs, as for any URL that carries a credential.
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .base import ReceiptRefused
+from .base import Receipt, ReceiptMalformed, ReceiptRefused
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
+
+logger = logging.getLogger(__name__)
 
 #: The query parameter holding the shared secret.
 SECRET_PARAMETER = "secret"
@@ -29,3 +33,31 @@ def require_shared_secret(request: HttpRequest, secret: str | None) -> None:
         raise ReceiptRefused("no shared secret")
     if not hmac.compare_digest(given.encode(), str(secret).encode()):
         raise ReceiptRefused("wrong shared secret")
+
+
+def readable(
+    items: list[object], read: Callable[[object, int], Receipt], provider: str
+) -> list[Receipt]:
+    """The receipts of a batch whose reports each ``read`` can read; the rest are skipped.
+
+    One unreadable report must not cost the batch: the provider would push it
+    again and again, good reports included, then drop them all. A batch of
+    which none can be read is malformed (400).
+    """
+    found: list[Receipt] = []
+    skipped = 0
+    for index, item in enumerate(items):
+        try:
+            found.append(read(item, index))
+        except ReceiptMalformed:
+            skipped += 1
+    if skipped:
+        if not found:
+            raise ReceiptMalformed(f"none of {skipped} reports can be read")
+        logger.info(
+            "%s delivery receipts: %d of %d reports unreadable, skipped",
+            provider,
+            skipped,
+            len(items),
+        )
+    return found

@@ -89,29 +89,43 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
         )
 
     def mark_sent(
-        self, pk: int, *, message_id: str, fee: int | None, region: str, backend: str = ""
-    ) -> None:
+        self,
+        pk: int,
+        *,
+        message_id: str,
+        fee: int | None,
+        region: str,
+        backend: str = "",
+        claimed_at: dt.datetime | None = None,
+    ) -> bool:
         """The provider accepted the message: sending → sent, one attempt more, error cleared.
 
         ``backend``: the name of the backend that took it (``SMS_BACKENDS``), which
-        receipts are matched by.
+        receipts are matched by. ``claimed_at``: this run's claim; a run whose claim
+        another took over (it outlived the lease) records nothing (``False``).
         """
         using = sql.write_alias(self)
         conn = connections[using]
         fee = fee if fee is not None and 0 <= fee < 32768 else None
-        if not sql.update_returning_supported(conn):  # the same statement through the ORM
-            self.using(using).filter(pk=pk).update(
-                delivery_status=DeliveryStatus.SENT,
-                provider_message_id=message_id[:128],
-                fee=fee,
-                billed_region=region[:8],
-                delivery_backend=backend[:64],
-                delivery_attempts=F("delivery_attempts") + 1,
-                delivery_error="",
-                delivery_error_code="",
-                sent_at=timezone.now(),
+        if not sql.update_returning_supported(conn) or claimed_at is None:
+            rows = self.using(using).filter(pk=pk)
+            if claimed_at is not None:
+                rows = rows.filter(
+                    delivery_status=DeliveryStatus.SENDING, delivery_started_at=claimed_at
+                )
+            return bool(
+                rows.update(
+                    delivery_status=DeliveryStatus.SENT,
+                    provider_message_id=message_id[:128],
+                    fee=fee,
+                    billed_region=region[:8],
+                    delivery_backend=backend[:64],
+                    delivery_attempts=F("delivery_attempts") + 1,
+                    delivery_error="",
+                    delivery_error_code="",
+                    sent_at=timezone.now(),
+                )
             )
-            return
         params = (
             DeliveryStatus.SENT,
             message_id[:128],
@@ -120,16 +134,29 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
             backend[:64],
             conn.ops.adapt_datetimefield_value(timezone.now()),
             pk,
+            DeliveryStatus.SENDING,
+            conn.ops.adapt_datetimefield_value(claimed_at),
         )
         with conn.cursor() as cursor:
             cursor.execute(sql.delivery_sent(using, self.model), params)
+            return bool(cursor.rowcount)
 
     def requeue_for_retry(
-        self, token: OTPToken, *, reason: str, code: str, backend: str = ""
+        self,
+        token: OTPToken,
+        *,
+        reason: str,
+        code: str,
+        backend: str = "",
+        claimed_at: dt.datetime | None = None,
     ) -> bool:
-        """A transient failure: sending → queued, the attempt, its error and backend recorded."""
+        """A transient failure: sending → queued, the attempt and its error recorded.
+
+        ``backend``: where the retry starts (a queued token's ``delivery_backend``).
+        """
+        mine = {"delivery_started_at": claimed_at} if claimed_at is not None else {}
         return bool(
-            self.filter(pk=token.pk, delivery_status=DeliveryStatus.SENDING).update(
+            self.filter(pk=token.pk, delivery_status=DeliveryStatus.SENDING, **mine).update(
                 delivery_status=DeliveryStatus.QUEUED,
                 delivery_attempts=token.delivery_attempts + 1,
                 delivery_error=reason[:200],

@@ -53,6 +53,7 @@ def make_token(
     created_at: dt.datetime | None = None,
     auth_source: AuthSource | None = None,
     provider_message_id: str = "",
+    delivery_backend: str = "",
 ) -> OTPToken:
     """A token row as the send service writes it (hashes, masked recipient)."""
     now = created_at or timezone.now()
@@ -67,6 +68,7 @@ def make_token(
         recipient_masked=crypto.mask_recipient(recipient),
         code_hash=crypto.hash_code(token_hash, "123456"),
         code_length=6,
+        delivery_backend=delivery_backend,
         code_expires_at=now + dt.timedelta(seconds=60),
         expires_at=now + dt.timedelta(seconds=300),
         status=status,

@@ -65,6 +65,33 @@ def test_dashboard_counts_today_per_channel(admin_client, client_factory):
 
 
 @time_machine.travel(NOON, tick=False)
+def test_dashboard_shows_deliveries_and_receipt_rates_per_backend(admin_client, client_factory):
+    client = client_factory().client
+    for status in ("delivered", "delivered", "delivered", "undelivered"):
+        make_token(client, delivery_status=status, delivery_backend="twilio")
+    make_token(client, delivery_status="sent", delivery_backend="twilio")  # no receipt yet
+    make_token(client, delivery_status="sent", delivery_backend="tencent")
+    make_token(client, delivery_status="failed", status="failed", delivery_backend="tencent")
+    make_token(client, delivery_status="queued")  # no backend yet: not listed
+
+    response = admin_client.get(reverse("admin:ciam_otp_dashboard"))
+    rows = {row.name: row for row in response.context["dashboard"].backends}
+    assert set(rows) == {"twilio", "tencent"}
+    twilio, tencent = rows["twilio"], rows["tencent"]
+    assert (twilio.taken, twilio.delivered, twilio.undelivered, twilio.failed) == (5, 3, 1, 0)
+    assert (twilio.delivered_rate, twilio.undelivered_rate) == (60.0, 20.0)
+    assert (tencent.taken, tencent.failed, tencent.delivered_rate) == (1, 1, 0.0)
+    page = html(response)
+    assert re.search(
+        r'<tr data-backend="twilio">.*?data-stat="undelivered_rate">20.0 %', page, re.S
+    )
+    assert "delivery_backend__exact=twilio" in page  # the backend's messages in the token log
+    # A sent-then-delivered message still counts as delivered per channel.
+    sms = next(c for c in response.context["dashboard"].channels if c.channel == "sms")
+    assert sms.delivered == 6
+
+
+@time_machine.travel(NOON, tick=False)
 def test_dashboard_shows_quota_remaining_per_client(admin_client, client_factory):
     low = client_factory(name="Low", sms_quota=10).client
     Quota.objects.filter(client=low).update(used=9)

@@ -128,6 +128,46 @@ class AlwaysTransient(ScriptedSMSBackend):
         )
 
 
+class Unclear(ScriptedSMSBackend):
+    """Times out reading every answer: the provider may have taken the message."""
+
+    default_name = "unclear"
+
+    def answer(self, message: OTPMessage) -> str:
+        raise TransientDeliveryError("read timed out", provider_code="ReadTimeout", unclear=True)
+
+
+class NumberLimited(ScriptedSMSBackend):
+    """Refuses every message under a per-number limit (as Tencent's 30 seconds)."""
+
+    default_name = "number_limited"
+
+    def answer(self, message: OTPMessage) -> str:
+        raise TransientDeliveryError(
+            "number limit", provider_code="PerNumber", retry_after=31, recipient_scoped=True
+        )
+
+
+class Interrupted(ScriptedSMSBackend):
+    """Runs into the delivery task's soft time limit."""
+
+    default_name = "interrupted"
+
+    def answer(self, message: OTPMessage) -> str:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()
+
+
+class Crashing(ScriptedSMSBackend):
+    """Raises what no backend classified (an SDK's own bug)."""
+
+    default_name = "crashing"
+
+    def answer(self, message: OTPMessage) -> str:
+        raise RuntimeError("SDK blew up")
+
+
 class NotHere(ScriptedSMSBackend):
     """Cannot reach any number: its account is enabled for no region."""
 

@@ -56,7 +56,7 @@ EXPECTED = {
     "NoTemplate": M,
     "NoInternationalTemplate": N,  # the next backend may have a template for the region
     "InvalidNumber": P,
-    "ValidityUnderAMinute": P,
+    "ValidityUnderAMinute": N,
     # The gateway, before SendSms runs.
     "InvalidAccessKeyId": M,
     "Forbidden": M,

@@ -64,6 +64,11 @@ def test_an_authentic_body_it_cannot_read_is_malformed(body: Any) -> None:
         receipts.parse(callback(body), SECRET)
 
 
+def test_one_unreadable_report_does_not_cost_the_batch() -> None:
+    found = receipts.parse(callback([{"mobile": "1"}, REPORT, "x"]), SECRET)
+    assert [r.message_id for r in found] == [REPORT["sid"]]
+
+
 @pytest.mark.django_db
 def test_a_callback_moves_the_token_and_answers_as_tencent_wants(
     configure: Callable[..., None], client_factory: Any

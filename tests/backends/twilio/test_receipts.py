@@ -13,6 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.http import HttpRequest
@@ -62,7 +63,10 @@ def post(
         extra["HTTP_X_TWILIO_SIGNATURE"] = signature
     for name, value in (headers or {}).items():
         extra["HTTP_" + name.upper().replace("-", "_")] = value
-    return RequestFactory().post(PATH, params, **extra)
+    # As Twilio posts it: a form-encoded body.
+    return RequestFactory().post(
+        PATH, urlencode(params), content_type="application/x-www-form-urlencoded", **extra
+    )
 
 
 @pytest.fixture
@@ -222,6 +226,20 @@ def test_a_shared_key_signature_is_refused_and_logged(
         backend.parse_receipts(post(params, sign(CALLBACK, params, "shared"), headers=shared))
 
     assert "SharedKey" in caplog.text
+
+
+def test_a_multipart_body_is_refused_before_it_is_parsed(backend: SMSBackend) -> None:
+    """Its file parts would be spooled to disk before the signature could be checked."""
+    request = RequestFactory().post(
+        PATH,
+        {"MessageSid": "SM1", "MessageStatus": "delivered"},  # multipart, as the test client sends
+        HTTP_HOST="otp.example.com",
+        secure=True,
+        HTTP_X_TWILIO_SIGNATURE="c2lnbmF0dXJl",
+    )
+    with pytest.raises(ReceiptRefused, match="form-encoded"):
+        backend.parse_receipts(request)
+    assert not hasattr(request, "_post")  # never parsed
 
 
 def test_a_body_that_cannot_be_parsed_is_refused(backend: SMSBackend) -> None:

@@ -100,6 +100,11 @@ class SMSBackend(BaseSMSBackend):
         """``ciam_otp.E131``–``E139`` and ``W131``–``W135`` (:mod:`.checks`), while configured."""
         return [*super().check(**kwargs), *checks.run()]
 
+    def worst_case_seconds(self) -> float | None:
+        """``TIMEOUT`` per call; three after an unclear try (``CONFIRM_BEFORE_RESEND``)."""
+        calls = 3 if self.config.get("CONFIRM_BEFORE_RESEND") else 1
+        return float(self.config.get("TIMEOUT") or 0) * calls or None
+
     def describe(self) -> str:
         where = self.endpoint.host if self.endpoint else "the SDK's endpoint"
         return f"Alibaba Cloud SMS ({where}, region {self.config.get('REGION')})"
@@ -148,7 +153,7 @@ class SMSBackend(BaseSMSBackend):
         params = template_params(scope)
         minutes = message.validity_seconds // 60  # never more than the code really has
         if "minutes" in params.values() and minutes < 1:
-            raise PermanentDeliveryError(
+            raise NotDeliverableHere(  # another backend may announce seconds
                 f"Alibaba Cloud SMS: a validity of {message.validity_seconds} s cannot be "
                 'announced in whole minutes; use a template with "seconds"',
                 provider_code="ValidityUnderAMinute",
@@ -361,7 +366,11 @@ class SMSBackend(BaseSMSBackend):
         reason = f"Alibaba Cloud SMS {code}{where}: {detail}"
         if error_class is TransientDeliveryError:
             return TransientDeliveryError(
-                reason, provider_code=code, retry_after=retry_after(code, text, throttled)
+                reason,
+                provider_code=code,
+                retry_after=retry_after(code, text, throttled),
+                unclear=code in UNCLEAR_OUTCOMES,
+                recipient_scoped=code == FLOW_CONTROL,  # this number's per-minute limit
             )
         return error_class(reason, provider_code=code)
 

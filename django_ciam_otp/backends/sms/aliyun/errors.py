@@ -74,7 +74,7 @@ ERROR_CLASSES: dict[str, type[DeliveryError]] = {
     "NoTemplate": M,  # no mainland template for this usage and language
     "NoInternationalTemplate": N,  # no INTERNATIONAL template for the number's region
     "InvalidNumber": P,  # not a phone number libphonenumber can read
-    "ValidityUnderAMinute": P,  # "valid for 0 minutes" cannot be announced (this token)
+    "ValidityUnderAMinute": N,  # "valid for 0 minutes" cannot be announced (this token)
     # --- the gateway's common codes [G] -----------------------------------------------------
     "InvalidAccessKeyId": M,  # .NotFound (404), .Inactive: the key is wrong or disabled
     "Forbidden": M,  # .RAM, .AccessKeyDisabled, .RiskControl, .UserVerification...

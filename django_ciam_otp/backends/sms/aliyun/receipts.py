@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from ...base import Receipt, ReceiptMalformed
+from ...receipts import readable
 
 #: Alibaba's clock: report times are Beijing time, written without an offset.
 BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -34,7 +35,8 @@ MAX_REPORTS = 5000
 
 
 def parse_reports(body: bytes) -> list[Receipt]:
-    """The receipts in an SmsReport body; :class:`ReceiptMalformed` when it is not one."""
+    """The receipts in an SmsReport body (unreadable reports skipped); :class:`ReceiptMalformed`
+    when it is not one."""
     try:
         reports = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -43,7 +45,7 @@ def parse_reports(body: bytes) -> list[Receipt]:
         raise ReceiptMalformed("not a JSON array of reports")
     if len(reports) > MAX_REPORTS:
         raise ReceiptMalformed(f"more than {MAX_REPORTS} reports")
-    return [_receipt(report, index) for index, report in enumerate(reports)]
+    return readable(reports, _receipt, "Alibaba Cloud SMS")
 
 
 def _receipt(report: Any, index: int) -> Receipt:

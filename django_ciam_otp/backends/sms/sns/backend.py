@@ -73,6 +73,11 @@ class SMSBackend(BaseSMSBackend):
         """``ciam_otp.E141``–``E146`` and ``W141``–``W144`` (:mod:`.checks`), while configured."""
         return [*super().check(**kwargs), *checks.run()]
 
+    def worst_case_seconds(self) -> float | None:
+        """``TIMEOUT`` per call; two calls with ``CHECK_OPT_OUT`` (as ``ciam_otp.W141`` counts)."""
+        calls = 2 if self.config.get("CHECK_OPT_OUT") else 1
+        return float(self.config.get("TIMEOUT") or 0) * calls or None
+
     def describe(self) -> str:
         region = self.config.get("REGION") or "from the environment"
         where = self.config.get("ENDPOINT_URL") or "AWS"
@@ -189,7 +194,12 @@ class SMSBackend(BaseSMSBackend):
             where,
             _VERDICT.get(error_class, "retry"),
         )
-        return error_class(f"AWS SNS {code}{where}: {detail}", provider_code=code)
+        reason = f"AWS SNS {code}{where}: {detail}"
+        if error_class is TransientDeliveryError:  # SNS may have taken it: no failover
+            return TransientDeliveryError(
+                reason, provider_code=code, unclear=code in UNCLEAR_OUTCOMES
+            )
+        return error_class(reason, provider_code=code)
 
 
 _VERDICT = {

@@ -17,6 +17,7 @@ from ...base import (
     Accepted,
     BackendMisconfigured,
     DeliveryError,
+    NotDeliverableHere,
     OTPMessage,
     PermanentDeliveryError,
     Receipt,
@@ -111,6 +112,11 @@ class SMSBackend(BaseSMSBackend):
         """``ciam_otp.E101``–``E112`` and ``W101``–``W104`` (:mod:`.checks`), while configured."""
         return [*super().check(**kwargs), *checks.run()]
 
+    def worst_case_seconds(self) -> float | None:
+        """``TIMEOUT`` per call; two calls after an unclear try (``CONFIRM_BEFORE_RESEND``)."""
+        calls = 2 if self.config.get("CONFIRM_BEFORE_RESEND") else 1
+        return float(self.config.get("TIMEOUT") or 0) * calls or None
+
     def parse_receipts(self, request: HttpRequest) -> list[Receipt]:
         """Tencent's status callback, with ``?secret=RECEIPT_SECRET`` (:mod:`.receipts`)."""
         return receipts.parse(request, self.config.get("RECEIPT_SECRET"))
@@ -161,13 +167,13 @@ class SMSBackend(BaseSMSBackend):
         names = template_param_names(scope)
         minutes = message.validity_seconds // 60  # never more than the code really has
         if "code" in names and len(message.code) > MAX_CODE_DIGITS:
-            raise PermanentDeliveryError(
+            raise NotDeliverableHere(  # another backend may send a longer code
                 f"Tencent SMS: the code has {len(message.code)} digits; a verification-code "
                 f"template variable takes at most {MAX_CODE_DIGITS} (auth source code length)",
                 provider_code="CodeTooLong",
             )
         if "minutes" in names and minutes < 1:
-            raise PermanentDeliveryError(
+            raise NotDeliverableHere(
                 f"Tencent SMS: a validity of {message.validity_seconds} s cannot be announced "
                 'in whole minutes; use a template with "seconds"',
                 provider_code="ValidityUnderAMinute",
@@ -395,9 +401,16 @@ class SMSBackend(BaseSMSBackend):
             _VERDICT.get(error_class, "retry"),
         )
         reason = f"Tencent SMS {code}{where}: {detail}"
-        if code == THIRTY_SECOND_LIMIT:
+        if code == THIRTY_SECOND_LIMIT:  # this number's limit, and maybe an earlier try's
             return TransientDeliveryError(
-                reason, provider_code=code, retry_after=THIRTY_SECOND_WINDOW
+                reason,
+                provider_code=code,
+                retry_after=THIRTY_SECOND_WINDOW,
+                recipient_scoped=True,
+            )
+        if error_class is TransientDeliveryError:
+            return TransientDeliveryError(
+                reason, provider_code=code, unclear=code in UNCLEAR_OUTCOMES
             )
         return error_class(reason, provider_code=code)
 

@@ -36,11 +36,17 @@ from __future__ import annotations
 from ...base import (
     BackendMisconfigured,
     DeliveryError,
+    NotDeliverableHere,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 
-T, P, M = TransientDeliveryError, PermanentDeliveryError, BackendMisconfigured
+T, P, N, M = (
+    TransientDeliveryError,
+    PermanentDeliveryError,
+    NotDeliverableHere,
+    BackendMisconfigured,
+)
 
 #: Tencent's answer to a same-content resend within 30 seconds [F].
 THIRTY_SECOND_LIMIT = "LimitExceeded.PhoneNumberThirtySecondLimit"
@@ -61,8 +67,8 @@ ERROR_CLASSES: dict[str, type[DeliveryError]] = {
     "UnreadableAnswer": T,  # not the documented JSON
     "NoTemplate": M,  # no template configured for this usage, language and region
     "NoCredentials": M,  # the credential provider raised
-    "CodeTooLong": P,  # more digits than a verification-code variable takes (this token)
-    "ValidityUnderAMinute": P,  # "valid for 0 minutes" cannot be announced (this token)
+    "CodeTooLong": N,  # more digits than a verification-code variable takes (this token)
+    "ValidityUnderAMinute": N,  # "valid for 0 minutes" cannot be announced (this token)
     # --- common codes [C] ---------------------------------------------------------------
     "ActionOffline": M,  # API offline
     "AuthFailure": M,  # every AuthFailure.*: key, signature, token, MFA, CAM

@@ -23,7 +23,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ...base import Receipt, ReceiptMalformed
-from ...receipts import require_shared_secret
+from ...receipts import readable, require_shared_secret
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -47,10 +47,10 @@ def parse(request: HttpRequest, secret: str | None) -> list[Receipt]:
         items = [items]
     if not isinstance(items, list):
         raise ReceiptMalformed("not a list of reports")
-    return [_receipt(item) for item in items]
+    return readable(items, _receipt, "Tencent Cloud SMS")
 
 
-def _receipt(item: Any) -> Receipt:
+def _receipt(item: Any, index: int) -> Receipt:
     if not isinstance(item, dict) or not isinstance(item.get("sid"), str) or not item["sid"]:
         raise ReceiptMalformed("a report without sid")
     status = str(item.get("report_status") or "")

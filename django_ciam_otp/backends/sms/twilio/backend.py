@@ -26,6 +26,7 @@ from . import checks, receipts, sdk
 from .conf import DEFAULTS, SETTINGS_KEY
 from .errors import (
     SHORT_CODE_COUNTRY_MISMATCH,
+    UNCLEAR_OUTCOMES,
     classify_error,
     docs_url,
     network_code,
@@ -89,6 +90,10 @@ class SMSBackend(BaseSMSBackend):
     def check(cls, **kwargs: Any) -> list[CheckMessage]:
         """``ciam_otp.E121``–``E127`` and ``W121``–``W123`` (:mod:`.checks`), while configured."""
         return [*super().check(**kwargs), *checks.run()]
+
+    def worst_case_seconds(self) -> float | None:
+        """One call, whose ``TIMEOUT`` counts once to connect and once to read."""
+        return 2 * float(self.config.get("TIMEOUT") or 0) or None
 
     def describe(self) -> str:
         sender = self.config.get("MESSAGING_SERVICE_SID") or self.config.get("FROM_NUMBER")
@@ -196,7 +201,11 @@ class SMSBackend(BaseSMSBackend):
         reason = f"Twilio {provider_code}{http}: {scrub(text, message)}"
         if error_class is TransientDeliveryError:
             return TransientDeliveryError(
-                reason, provider_code=provider_code, retry_after=sdk.last_retry_after()
+                reason,
+                provider_code=provider_code,
+                retry_after=sdk.last_retry_after(),
+                # Twilio may have created the message: failover must not send it again.
+                unclear=provider_code in UNCLEAR_OUTCOMES or (status or 0) >= 500,
             )
         return error_class(reason, provider_code=provider_code)
 

@@ -110,6 +110,13 @@ LOCAL_CODES: dict[str, type[DeliveryError]] = {
 }
 
 
+#: Failures after which Twilio may have created the message (with a 5xx answer): a retry
+#: can send the code a second time, so failover leaves the message to this backend.
+UNCLEAR_OUTCOMES: frozenset[str] = frozenset(
+    {"ReadTimeout", "ConnectionLost", "Interrupted", "UnreadableAnswer", "NoSid"}
+)
+
+
 def classify_error(code: int | str | None, status: int | None = None) -> type[DeliveryError]:
     """The exception class for a Twilio error ``code`` and the answer's HTTP ``status``."""
     if isinstance(code, str) and code in LOCAL_CODES:

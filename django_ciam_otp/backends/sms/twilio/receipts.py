@@ -65,6 +65,10 @@ def authenticate(
             "signature cannot be checked"
         )
         raise ReceiptRefused("no AUTH_TOKEN to check the signature with")
+    if request.content_type != "application/x-www-form-urlencoded":
+        # Twilio posts forms; anything else (multipart above all, whose files would be
+        # spooled to disk) is refused before its body is parsed.
+        raise ReceiptRefused("not a form-encoded body")
     try:
         params = request.POST
     except MultiPartParserError:
