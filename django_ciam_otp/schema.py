@@ -8,9 +8,15 @@ endpoint can answer with. The schema is served at ``/otp/schema`` (YAML; JSON
 with ``?format=json``) and the test suite fuzzes the live app against it with
 schemathesis, so a drift between this file and the views fails the build.
 
-Nothing here needs settings in the site: the views carry their own
+Nothing here needs settings in the site: the views get their own
 ``AutoSchema`` and the schema view lists only this app's endpoints, wherever
 the site mounts them.
+
+Imported only when the schema is asked for (``urls.schema_view``): importing it
+attaches the description to the views (:func:`describe_views`), and it is what
+brings drf-spectacular and, through it, DRF's schema machinery, docutils,
+Django's test utilities and more into a process. A web worker that never
+serves ``/otp/schema`` starts without them.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
+from . import views
 from .models import Usage
 
 SECURITY_SCHEME = "clientBasic"
@@ -275,6 +287,26 @@ class OTPAutoSchema(AutoSchema):
         return "_".join(part for part in self.path.strip("/").split("/") if part)
 
 
+def describe_views() -> None:
+    """Attach the schema class and each endpoint's description to the views (once)."""
+    if is_otp_view(views.OTPAPIView):
+        return
+    views.OTPAPIView.schema = OTPAutoSchema()
+    extend_schema(
+        summary="Send a one-time code",
+        request={"application/json": SEND_REQUEST},
+        responses=SEND_RESPONSES,
+        parameters=[IDEMPOTENCY_KEY, RETRY_AFTER, NO_STORE],
+        examples=SEND_EXAMPLES,
+    )(views.SendOTPView)
+    extend_schema(
+        summary="Verify a one-time code",
+        request={"application/json": VERIFY_REQUEST},
+        responses=VERIFY_RESPONSES,
+        parameters=[NO_STORE],
+    )(views.VerifyOTPView)
+
+
 def is_otp_view(view_class: type) -> bool:
     """Whether ``view_class`` is one of this app's endpoints (it carries :class:`OTPAutoSchema`)."""
     return isinstance(inspect.getattr_static(view_class, "schema", None), OTPAutoSchema)
@@ -288,10 +320,9 @@ def only_otp_endpoints(endpoints: list[tuple[Any, ...]], **kwargs: Any) -> list[
     this schema: it documents this app's contract, not the site.
 
     This app's views are recognised by the :class:`OTPAutoSchema` they carry
-    (``OTPAPIView.schema``, inherited by every subclass), not by importing the
-    views: views.py imports this module, and the reverse import made a cycle.
-    ``getattr_static`` reads the class attribute without running DRF's
-    descriptor, which would bind the inspector to no view.
+    (``OTPAPIView.schema``, inherited by every subclass, set by
+    :func:`describe_views`). ``getattr_static`` reads the class attribute
+    without running DRF's descriptor, which would bind the inspector to no view.
     """
     selected = []
     for path, path_regex, method, callback in endpoints:
@@ -322,3 +353,6 @@ class OTPSchemaView(SpectacularAPIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     custom_settings = SPECTACULAR_SETTINGS
+
+
+describe_views()

@@ -17,7 +17,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "drf_spectacular",
     "django_ciam_otp",
     # The example project's pages (tests/test_example_pages.py, tests/browser/): its
     # Profile table must exist in the test database; its URLs are mounted only by

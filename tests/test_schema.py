@@ -110,3 +110,21 @@ def test_every_verify_error_of_the_contract_is_documented(document):
 def test_only_this_apps_endpoints_are_listed(document):
     assert not [path for path in document["paths"] if not path.startswith("/otp/")]
     assert "/otp/schema" not in document["paths"]
+
+
+def test_serving_the_api_never_imports_drf_spectacular():
+    """A web worker that never serves /otp/schema starts without it (issue 15: RSS)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import django, sys; django.setup();"
+        "from django.urls import get_resolver; get_resolver().url_patterns;"
+        "import django_ciam_otp.views, django_ciam_otp.urls;"
+        "print(sorted(m for m in sys.modules if m.startswith('drf_spectacular')))"
+    )
+    env = {**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]", out
