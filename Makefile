@@ -64,8 +64,10 @@ docs: install
 	@$(PY) -c "import material, mkdocstrings_handlers.python" 2>/dev/null || $(PY) -m pip install -q -e ".[docs]"
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet -d var/site
 
-## bench: the send path against the floor of the stack on loopback PostgreSQL, Redis, gunicorn, Celery
-## and wrk (Debian packages postgresql, redis-server, wrk); about 3 minutes; see BENCHMARKS.md
+## bench: the send path against the floor of the stack and against the peers (django-allauth,
+## drfpasswordless; issue 15) on loopback PostgreSQL, Redis, gunicorn, Celery and wrk (Debian packages
+## postgresql, redis-server, wrk); about 6 minutes; see BENCHMARKS.md, e.g.
+## BENCH_ARGS="--peers-only" (the peers step alone, ~4 min), "--rounds 5", "--no-peers"
 bench: install
 	@command -v wrk >/dev/null || { echo "ERROR: wrk not found: apt-get install -y wrk"; exit 1; }
 	$(PY) -m pip install -q -r bench/requirements.txt

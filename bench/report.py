@@ -1,10 +1,13 @@
 """Turn several ``make bench`` runs into BENCHMARKS.md's table and the plot.
 
     python -m bench.report bench/results/bench-*.json [--plot bench/throughput.png]
+                           [--peers-plot bench/peers.png]
 
 Prints a Markdown table of min / median / max over the runs, and draws
 throughput and p99 latency against concurrency for send and baseline
-(median of the runs, bars from min to max).
+(median of the runs, bars from min to max). Runs measured against the peers
+(issue 15) also give the table of every target (median over the runs of each
+run's median over its rounds) and, with ``--peers-plot``, its bar chart.
 """
 
 from __future__ import annotations
@@ -95,6 +98,26 @@ METRICS: list[tuple[str, list[Callable[[Run], float]], str]] = [
         ],
         ".1f",
     ),
+    (
+        "against the peers: floor / this project web tier / with worker / best peer (send/s)",
+        [
+            lambda r: r["peers"]["targets"]["floor"]["sent_per_s"],
+            lambda r: r["peers"]["targets"]["ours-web"]["sent_per_s"],
+            lambda r: r["peers"]["targets"]["ours"]["sent_per_s"],
+            lambda r: r["peers"]["targets"][r["peers"]["best_peer"]]["sent_per_s"],
+        ],
+        ".0f",
+    ),
+    (
+        "**send/best-peer ratio, web tier** (target >= 1.5)",
+        [lambda r: r["peers"]["ratio_web_tier"]],
+        ".2f",
+    ),
+    (
+        "**send/best-peer ratio, with worker** (target >= 1.0)",
+        [lambda r: r["peers"]["ratio_with_worker"]],
+        ".2f",
+    ),
     ("wall time of the run (s)", [lambda r: r["seconds"]], ".0f"),
 ]
 
@@ -173,16 +196,94 @@ def plot(runs: list[Run], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def peer_targets(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """Each target's label and, over the runs, its send/s, floor ratio and CPU per send."""
+    found: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for name, t in run.get("peers", {}).get("targets", {}).items():
+            row = found.setdefault(
+                name, {"label": t["label"], "rps": [], "ratio": [], "cpu": [], "rounds": []}
+            )
+            row["rps"].append(t["sent_per_s"])
+            row["rounds"].extend(t.get("sent_per_s_rounds", [t["sent_per_s"]]))
+            row["ratio"].append(t["floor_ratio"])
+            row["cpu"].append(t["cpu_ms_per_request"])
+    return found
+
+
+def peers_table(runs: list[Run]) -> list[str]:
+    found = peer_targets(runs)
+    if not found:
+        return []
+    n = sum(1 for r in runs if "peers" in r)
+    out = [
+        "",
+        f"| target ({n} run{'s' if n > 1 else ''}, median of rounds) | send/s "
+        "| send/s ÷ floor | server CPU per send (ms) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in found.values():
+        cells = [
+            " / ".join(format(f(row[key]), fmt) for f in (min, statistics.median, max))
+            if len(row[key]) > 1
+            else format(row[key][0], fmt)
+            for key, fmt in (("rps", ".0f"), ("ratio", ".3f"), ("cpu", ".2f"))
+        ]
+        out.append(f"| {row['label']} | {' | '.join(cells)} |")
+    if n > 1:
+        out.append("")
+        out.append("(min / median / max over the runs)")
+    return out
+
+
+def plot_peers(runs: list[Run], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = peer_targets(runs)
+    names = list(found)
+    med = [statistics.median(found[n]["rps"]) for n in names]
+    # whiskers: the slowest and the fastest round of every run
+    lo = [m - min(found[n]["rounds"]) for m, n in zip(med, names, strict=True)]
+    hi = [max(found[n]["rounds"]) - m for m, n in zip(med, names, strict=True)]
+    colors = [
+        "tab:gray" if n == "floor" else "tab:blue" if n.startswith("ours") else "tab:orange"
+        for n in names
+    ]
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    ax.barh(range(len(names)), med, xerr=[lo, hi], color=colors, capsize=3)
+    ax.set_yticks(range(len(names)), [found[n]["label"] for n in names], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("sends / s (every request a new recipient)")
+    ax.grid(True, axis="x", alpha=0.3)
+    first = next(r for r in runs if "peers" in r)
+    p = first["peers"]
+    fig.suptitle(
+        f"Against the peers on {first['machine']['cores']} cores: {p['connections']} connections x "
+        f"{p['duration']:g} s, median of {p['rounds']} rounds, {len(runs)} run(s); "
+        "whiskers: slowest and fastest round",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--peers-plot", type=Path, help="bar chart of the targets of issue 15")
     args = parser.parse_args()
     runs = [json.loads(p.read_text()) for p in args.runs]
-    print("\n".join(table(runs)))
+    print("\n".join(table(runs) + peers_table(runs)))
     if args.plot:
         plot(runs, args.plot)
         print(f"\nplot written to {args.plot}")
+    if args.peers_plot:
+        plot_peers(runs, args.peers_plot)
+        print(f"plot written to {args.peers_plot}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,22 @@
-"""``make bench``: the send path against the floor of the stack, on a live loopback stack.
+"""``make bench``: the send path against the floor of its stack and against its peers, on loopback.
 
     python -m bench.run [--duration 4] [--sweep 1,4,8,16,32] [--connections 16]
                         [--old-rows 1000000] [--deliveries 1000] [--out bench-results]
+                        [--rounds 3] [--peer-connections 8] [--peer-duration 10]
+                        [--peer-users 100000] [--no-peers] [--peers-only]
 
-One run (about two minutes on 2 cores), in this order, against PostgreSQL +
+One run (about six minutes on 2 cores), in this order, against PostgreSQL +
 Redis (cache) + Redis (broker) + gunicorn (2 gthread workers) + a Celery
 worker (locmem SMS backend), every load step bounded in time:
 
+0. against the peers (issue 15, ``bench/compare.py``): ``--rounds``
+   alternating rounds of the floor, this project's send with the worker
+   paused (the web tier alone) and with the worker delivering, and each peer
+   (``bench/peers``: django-allauth's headless code request, drfpasswordless's
+   mobile endpoint as shipped and with the ``UPPER(mobile)`` index it lacks),
+   each served by its own gunicorn with the same options on the same
+   PostgreSQL; ``--no-peers`` keeps the floor and this project only,
+   ``--rounds 0`` skips the step, ``--peers-only`` runs this step alone;
 1. a concurrency sweep: ``POST /bench/baseline`` and ``POST /otp/send`` at
    each concurrency (wrk, closed loop, every request a distinct number);
 2. the main comparison at ``--connections``, rounds baseline, send, send,
@@ -22,9 +32,12 @@ worker (locmem SMS backend), every load step bounded in time:
    same worker and broker (rounds delivery, no-op, no-op, delivery);
 7. RSS of the gunicorn workers.
 
-Prints a summary; the last line is ``send/baseline throughput ratio: X.XX``.
-Writes every figure as JSON under ``--out`` (``bench/report.py`` turns runs
-into BENCHMARKS.md's table and the plot).
+Prints a summary, then the table against the peers; the last two lines are
+``send/best-peer ratio (web tier): X`` and ``send/best-peer ratio (with
+worker): Y`` (this project's median send/s over the best peer's, the peer with
+the highest median send/s in the run). Writes every figure as JSON under
+``--out`` (``bench/report.py`` turns runs into BENCHMARKS.md's table and the
+plot); the peers' figures are under the key ``peers``.
 """
 
 from __future__ import annotations
@@ -44,7 +57,10 @@ from pathlib import Path
 from typing import Any
 
 from .celery_control import add_consumer, cancel_consumer
+from .compare import compare
+from .compare import summary as peers_summary
 from .oldrows import insert_old_rows
+from .peers import PEERS
 from .stack import PYTHON, REPO, Stack, StackError, rss_mb, running_stack
 
 LUA = REPO / "bench" / "wrk" / "otp.lua"
@@ -63,15 +79,32 @@ class Load:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.next_request = 0
+        #: the next request's number of each peer's own numbering (``counter=``)
+        self.counters: dict[str, int] = {}
+        self.peer_users = 0
         auth = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
         self.env = {**os.environ, "BENCH_HEADS": str(HEADS), "BENCH_AUTH": f"Basic {auth}"}
 
     def run(
-        self, path: str, *, connections: int, duration: float, rate: float | None = None
+        self,
+        path: str,
+        *,
+        connections: int,
+        duration: float,
+        rate: float | None = None,
+        url: str | None = None,
+        script: Path = LUA,
+        counter: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """wrk against ``url`` (this project's gunicorn) + ``path`` with ``script``.
+
+        ``counter``: a numbering of its own (a peer's), else this project's.
+        """
         threads = 1  # one event loop drives ~20k req/s; more would take CPU from the server
-        env = {**self.env, "BENCH_THREADS": str(threads)}
+        env = {**self.env, "BENCH_THREADS": str(threads), **(extra_env or {})}
         env.pop("BENCH_RATE", None)
+        first = self.next_request if counter is None else self.counters.get(counter, 0)
         if rate:
             env["BENCH_RATE"] = f"{rate:.3f}"
         argv = [
@@ -85,10 +118,10 @@ class Load:
             "--timeout",
             "5s",
             "-s",
-            str(LUA),
-            self.stack.url + path,
+            str(script),
+            (url or self.stack.url) + path,
             "--",
-            str(self.next_request),
+            str(first),
             str(threads),
         ]
         result = subprocess.run(  # noqa: S603
@@ -97,7 +130,11 @@ class Load:
         if result.returncode:
             raise StackError(f"wrk failed ({result.returncode}): {result.stdout} {result.stderr}")
         stats: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-        self.next_request += stats["requests"] + 10 * connections + 1000
+        following = first + stats["requests"] + 10 * connections + 1000
+        if counter is None:
+            self.next_request = following
+        else:
+            self.counters[counter] = following
         seconds = stats["duration_us"] / 1e6
         errors = sum(
             stats[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts")
@@ -207,6 +244,36 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         log("warm-up")
         for path in (BASELINE, SEND):
             load.run(path, connections=args.connections, duration=2)
+
+        if args.rounds:
+            peers = () if args.no_peers else PEERS
+            log(
+                f"against the peers: {args.rounds} rounds of "
+                f"{args.peer_connections} connections x {args.peer_duration:g} s"
+            )
+            results["peers"] = compare(
+                stack,
+                load,
+                rounds=args.rounds,
+                connections=args.peer_connections,
+                duration=args.peer_duration,
+                peers=peers,
+                peer_users=args.peer_users,
+                threads=args.threads,
+                keep_alive=args.keep_alive,
+                log=log,
+            )
+            # The phases below start on an empty token table, as they did before this step.
+            wait_for_queue(stack, timeout=120)
+            with stack.pg.connect() as conn:
+                conn.autocommit = True
+                conn.execute("TRUNCATE ciam_otp_otptoken")
+                conn.execute("VACUUM ANALYZE ciam_otp_otptoken")
+        if args.peers_only:
+            results["web_worker_rss_mb"] = [rss_mb(pid) for pid in stack.web_workers()]
+            results["load_after"] = os.getloadavg()
+            results["seconds"] = time.monotonic() - t0
+            return results
 
         sweep: list[dict[str, Any]] = []
         if args.sweep:
@@ -355,6 +422,14 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def summary(r: dict[str, Any]) -> list[str]:
+    """The summary of the phases; the table against the peers (and its two ratio lines) last."""
+    out = classic_summary(r) if "send" in r else []
+    if "peers" in r:
+        out += peers_summary(r["peers"])
+    return out
+
+
+def classic_summary(r: dict[str, Any]) -> list[str]:
     ratio = r["send"]["rps"] / r["baseline"]["rps"]
     out = ["", "=== summary (targets from issue 6) ==="]
     out.append(line("baseline", r["baseline"]))
@@ -429,7 +504,26 @@ def main() -> None:
     )
     parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync")
     parser.add_argument("--out", default=str(REPO / "bench-results"))
+    peers = parser.add_argument_group("against the peers (issue 15)")
+    peers.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of every target (0: skip)"
+    )
+    peers.add_argument("--peer-connections", type=int, default=8, help="wrk connections")
+    peers.add_argument("--peer-duration", type=float, default=10, help="seconds per target")
+    peers.add_argument(
+        "--peer-users", type=int, default=100_000, help="users in each peer's database"
+    )
+    peers.add_argument(
+        "--no-peers", action="store_true", help="the floor and this project only (no ratio lines)"
+    )
+    peers.add_argument(
+        "--peers-only", action="store_true", help="this step alone (skip the sweep and the rest)"
+    )
     args = parser.parse_args()
+    if args.peers_only and not args.rounds:
+        parser.error("--peers-only needs --rounds >= 1")
+    if args.peer_users < 1000 and not args.no_peers and args.rounds:
+        parser.error("--peer-users must be >= 1000 (allauth sends codes to existing users)")
     args.sweep = [int(x) for x in args.sweep.split(",") if x.strip()]
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install -y wrk")

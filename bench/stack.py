@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
@@ -52,12 +52,18 @@ PG_SETTINGS: Mapping[str, str] = {
 
 
 def cpu_ticks(pid: int) -> int:
-    """User + system CPU time of ``pid`` in clock ticks (0 when it is gone)."""
+    """User + system CPU time of ``pid`` and of its children it reaped, in clock ticks.
+
+    0 when it is gone. The reaped children's time (``cutime``, ``cstime``)
+    keeps the CPU of a process that exits between two snapshots: a
+    PostgreSQL backend whose connection Django closed after ``CONN_MAX_AGE``
+    in the middle of a load run, a recycled worker.
+    """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
 
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -101,6 +107,33 @@ class BenchWeb(WebServer):
         return False
 
 
+class PeerWeb(BenchWeb):
+    """gunicorn serving a peer (``bench/peers``): the same options, the peer's WSGI entry.
+
+    Up once a GET of the peer's ``probe_path`` answers ``probe_status``.
+    """
+
+    def __init__(self, *args: object, probe_path: str, probe_status: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.probe_path = probe_path
+        self.probe_status = probe_status
+
+    def argv(self) -> list[str]:
+        return [
+            "bench.peers.wsgi:application" if arg == "example_project.wsgi:application" else arg
+            for arg in super().argv()
+        ]
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + self.probe_path, timeout=5) as response:  # noqa: S310 - loopback
+                return bool(response.status == self.probe_status)
+        except urllib.error.HTTPError as exc:
+            return exc.code == self.probe_status
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+
 class BenchWorker(CeleryWorker):
     """A worker logging warnings only, addressed by a fixed name (the bench pauses its queue)."""
 
@@ -124,6 +157,8 @@ class Stack:
     env: dict[str, str]
     web: BenchWeb | None = None
     worker: BenchWorker | None = None
+    #: gunicorn of each peer (bench/peers), by peer name, while the peers are measured
+    peers: dict[str, PeerWeb] = field(default_factory=dict)
 
     @property
     def web_port(self) -> int:
@@ -165,6 +200,42 @@ class Stack:
             access_log=False,
         ).start()
 
+    def start_peer(
+        self,
+        name: str,
+        env: dict[str, str],
+        *,
+        probe_path: str,
+        probe_status: int,
+        workers: int = 2,
+        worker_class: str = "gthread",
+        threads: int = 4,
+        keep_alive: int = 5,
+    ) -> PeerWeb:
+        """A gunicorn for a peer, with the options of :meth:`start_web`."""
+        web = PeerWeb(
+            env,
+            self.root,
+            workers=workers,
+            threads=threads,
+            name="gunicorn-" + "".join(c if c.isalnum() else "-" for c in name),
+            worker_class=worker_class,
+            backlog=1024,
+            graceful_timeout=5,
+            keep_alive=keep_alive,
+            access_log=False,
+            probe_path=probe_path,
+            probe_status=probe_status,
+        )
+        self.peers[name] = web
+        web.start()
+        return web
+
+    def stop_peers(self) -> None:
+        for web in self.peers.values():
+            web.stop()
+        self.peers.clear()
+
     def web_workers(self) -> list[int]:
         assert self.web is not None
         return self.web.worker_pids()
@@ -188,6 +259,7 @@ class Stack:
             ("postgres", self.pg.process),
             ("redis", self.cache.process),
             ("redis", self.broker.process),
+            *((f"gunicorn:{peer}", web.process) for peer, web in self.peers.items()),
         ):
             if proc is not None and proc.alive():
                 groups.setdefault(name, []).extend([proc.pid, *children(proc.pid)])
@@ -207,16 +279,24 @@ class Stack:
     ) -> dict[str, float]:
         """Milliseconds of CPU per server between two snapshots.
 
-        A process that exited in between is left out (its last ticks are gone);
-        one that started counts from zero.
+        Each server's total after less its total before. A process that exited
+        in between is in neither its own figure after nor left out: its parent
+        (the postmaster, gunicorn's or Celery's master, in the same group)
+        reaped it, and its whole time is now in the parent's (:func:`cpu_ticks`),
+        so the difference is what it used in between. One that started counts
+        from zero. (Until 2026-12-02 a process that exited in between was left
+        out: a load run where Django closed its PostgreSQL connections at
+        ``CONN_MAX_AGE`` lost those backends' CPU.)
         """
-        used: dict[str, float] = {}
-        for pid, (name, ticks) in after.items():
-            delta = ticks - before.get(pid, (name, 0))[1]
-            used[name] = used.get(name, 0.0) + max(0, delta) * 1000 / TICKS_PER_SECOND
-        return used
+        totals: dict[str, int] = {}
+        for name, ticks in after.values():
+            totals[name] = totals.get(name, 0) + ticks
+        for name, ticks in before.values():
+            totals[name] = totals.get(name, 0) - ticks
+        return {name: max(0, t) * 1000 / TICKS_PER_SECOND for name, t in totals.items()}
 
     def stop(self) -> None:
+        self.stop_peers()
         for server in (self.web, self.worker):
             if server is not None:
                 server.stop()
