@@ -89,3 +89,19 @@ def backend_setting(
     label = f"{cls.__module__}.{cls.__qualname__}"
     source = f"{where} (or the keyword argument {name}=...)" if where else f"{name}=..."
     raise ImproperlyConfigured(f"{label} needs {source}.")
+
+
+def read_settings(
+    backend: type[BaseBackend] | BaseBackend, kwargs: dict[str, Any], defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """Every option of ``defaults`` (upper-case keys), each read by :func:`backend_setting`.
+
+    The provider backends keep their options in one dict (``self.config``) that
+    the SDK helpers and the checks read with the same keys as the settings; the
+    keyword arguments read here are popped, so a constructor calls this before
+    handing the rest of ``kwargs`` to ``super().__init__``.
+    """
+    return {
+        key: backend_setting(key.lower(), backend=backend, kwargs=kwargs, default=default)
+        for key, default in defaults.items()
+    }

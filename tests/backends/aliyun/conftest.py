@@ -10,6 +10,7 @@ import pytest
 from django_ciam_otp.backends.sms import aliyun
 from django_ciam_otp.backends.sms.aliyun import sdk
 
+from ..provider_fixtures import clear_proxies, configurer, fresh_clients
 from .fake import FakeAliyun, aliyun_conf, serve
 
 
@@ -21,31 +22,19 @@ def fake() -> Iterator[FakeAliyun]:
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK reads *_PROXY itself; the tests' requests never leave the process."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    clear_proxies(monkeypatch, "DEBUG")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_clients() -> Iterator[None]:
     """Each test builds its own SDK clients (they are cached per process)."""
-    sdk.forget_clients()
-    yield
-    sdk.forget_clients()
+    yield from fresh_clients(sdk)
 
 
 @pytest.fixture
 def configure(settings: Any) -> Callable[..., None]:
     """Set CIAM_OTP["ALIYUN_SMS"] (and make this backend the SMS backend)."""
-
-    def apply(**overrides: Any) -> None:
-        settings.CIAM_OTP = {
-            **settings.CIAM_OTP,
-            "SMS_BACKEND": aliyun.BACKEND_PATH,
-            "ALIYUN_SMS": aliyun_conf(**overrides),
-        }
-
-    return apply
+    return configurer(settings, aliyun.BACKEND_PATH, "ALIYUN_SMS", aliyun_conf)
 
 
 @pytest.fixture

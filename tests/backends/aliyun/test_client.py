@@ -46,7 +46,7 @@ def test_a_forked_worker_builds_its_own_client(
     childs = backend.get_client()
 
     assert childs is not parents
-    assert [key[0] for key in sdk._clients] == [-1]  # the parent's is dropped, not reused
+    assert [key[0] for key in sdk.CLIENTS.clients] == [-1]  # the parent's is dropped, not reused
 
 
 def test_a_forked_child_drops_the_inherited_connection_pools(backend: SMSBackend) -> None:
@@ -56,7 +56,7 @@ def test_a_forked_child_drops_the_inherited_connection_pools(backend: SMSBackend
 
     sdk._forget_inherited_sessions(core)  # what os.register_at_fork runs in the child
 
-    assert core.DaraCore._sessions == {} and sdk._clients == {}
+    assert core.DaraCore._sessions == {} and sdk.CLIENTS.clients == {}
 
 
 def test_settings_change_gives_a_new_client(fake: FakeAliyun, configure: Configure) -> None:

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from django_ciam_otp.backends.sms import sns
 from django_ciam_otp.backends.sms.sns import sdk
 
+from ..provider_fixtures import configurer, fresh_clients
 from .support import FakeSNS, serve, sns_conf
 
 
@@ -39,23 +40,13 @@ def _isolated_aws_environment(
 @pytest.fixture(autouse=True)
 def _fresh_clients() -> Iterator[None]:
     """Each test builds its own clients (they are cached per process)."""
-    sdk.forget_clients()
-    yield
-    sdk.forget_clients()
+    yield from fresh_clients(sdk)
 
 
 @pytest.fixture
 def configure(settings: Any) -> Callable[..., None]:
     """Set CIAM_OTP["SNS_SMS"] and make this backend the SMS backend."""
-
-    def apply(**overrides: Any) -> None:
-        settings.CIAM_OTP = {
-            **settings.CIAM_OTP,
-            "SMS_BACKEND": sns.BACKEND_PATH,
-            "SNS_SMS": sns_conf(**overrides),
-        }
-
-    return apply
+    return configurer(settings, sns.BACKEND_PATH, "SNS_SMS", sns_conf)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from django_ciam_otp.backends.base import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from django_ciam_otp.backends.sms.sns import SMSBackend, sdk
+from django_ciam_otp.backends.sms.sns import SMSBackend
 
 from ..contract import SMSBackendContract
 from .support import (
@@ -292,7 +292,7 @@ def test_one_client_per_process_and_configuration(
     assert client.meta.config.retries["total_max_attempts"] == 1  # the task retries
     assert SMSBackend(region="eu-west-1").get_client() is not client
 
-    monkeypatch.setattr(sdk.os, "getpid", lambda: -1)  # a forked child
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # a forked child
     assert SMSBackend().get_client() is not client
 
 

@@ -10,6 +10,7 @@ import pytest
 from django_ciam_otp.backends.sms import tencent
 from django_ciam_otp.backends.sms.tencent import sdk
 
+from ..provider_fixtures import clear_proxies, configurer, fresh_clients
 from .fake import FakeTencent, serve, tencent_conf
 
 
@@ -21,31 +22,19 @@ def fake() -> Iterator[FakeTencent]:
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK and requests honour *_PROXY; the fake is on loopback."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    clear_proxies(monkeypatch)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_clients() -> Iterator[None]:
     """Each test builds its own SDK clients (they are cached per process)."""
-    sdk.forget_clients()
-    yield
-    sdk.forget_clients()
+    yield from fresh_clients(sdk)
 
 
 @pytest.fixture
 def configure(settings: Any) -> Callable[..., None]:
     """Set CIAM_OTP["TENCENT_SMS"] (conf.py reloads on setting_changed)."""
-
-    def apply(**overrides: Any) -> None:
-        settings.CIAM_OTP = {
-            **settings.CIAM_OTP,
-            "SMS_BACKEND": tencent.BACKEND_PATH,
-            "TENCENT_SMS": tencent_conf(**overrides),
-        }
-
-    return apply
+    return configurer(settings, tencent.BACKEND_PATH, "TENCENT_SMS", tencent_conf)
 
 
 @pytest.fixture

@@ -222,7 +222,7 @@ def test_a_forked_worker_builds_its_own_client(
     childs = backend.get_client()
 
     assert childs is not parents
-    assert [key[0] for key in sdk._clients] == [-1]  # the parent's is dropped, not reused
+    assert [key[0] for key in sdk.CLIENTS.clients] == [-1]  # the parent's is dropped, not reused
 
 
 def test_settings_change_gives_a_new_client(fake: FakeTencent, configure: Configure) -> None:

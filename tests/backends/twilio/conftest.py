@@ -10,6 +10,7 @@ import pytest
 from django_ciam_otp.backends.sms import twilio
 from django_ciam_otp.backends.sms.twilio import sdk
 
+from ..provider_fixtures import clear_proxies, configurer, fresh_clients
 from .fake import FakeTwilio, serve, twilio_conf
 
 
@@ -21,27 +22,15 @@ def fake() -> Iterator[FakeTwilio]:
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fresh SDK clients per test (they are cached per process), no proxies, no leftovers."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    sdk.forget_clients()
+    clear_proxies(monkeypatch)
     sdk.forget_retry_after()
-    yield
-    sdk.forget_clients()
+    yield from fresh_clients(sdk)
 
 
 @pytest.fixture
 def configure(settings: Any) -> Callable[..., None]:
     """Make Twilio the SMS backend, ``CIAM_OTP["TWILIO_SMS"]`` a working config + overrides."""
-
-    def apply(**overrides: Any) -> None:
-        settings.CIAM_OTP = {
-            **settings.CIAM_OTP,
-            "SMS_BACKEND": twilio.BACKEND_PATH,
-            "TWILIO_SMS": twilio_conf(**overrides),
-        }
-
-    return apply
+    return configurer(settings, twilio.BACKEND_PATH, "TWILIO_SMS", twilio_conf)
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
-"""``docs/sms/twilio.md`` cannot drift from the backend: its settings, defaults and check ids."""
+"""``docs/sms/twilio.md`` cannot drift from the backend: its check ids and its error table.
+
+Its settings section is held to ``conf.DEFAULTS`` with the other backends' in
+``tests/docs/test_backend_settings.py``.
+"""
 
 from __future__ import annotations
 
-import ast
 import re
-from pathlib import Path
 
 from django_ciam_otp.backends.base import (
     BackendMisconfigured,
@@ -12,45 +14,16 @@ from django_ciam_otp.backends.base import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from django_ciam_otp.backends.sms import twilio
-from django_ciam_otp.backends.sms.twilio import ERROR_CLASSES, SMSBackend
-from django_ciam_otp.backends.sms.twilio.conf import DEFAULTS, SETTINGS_KEY
+from django_ciam_otp.backends.sms.twilio import ERROR_CLASSES
 
-PAGE = Path(__file__).resolve().parents[3] / "docs" / "sms" / "twilio.md"
-SECTION = "### Twilio settings"
-PACKAGE = Path(twilio.__file__).resolve().parent
+from ..docs_contract import check_ids_in_code, package, page
 
-
-def section() -> str:
-    text = PAGE.read_text(encoding="utf-8")
-    assert SECTION in text, f"{PAGE.name}: no {SECTION!r} section"
-    body = text.split(SECTION, 1)[1]
-    return re.split(r"^#{1,3} ", body, maxsplit=1, flags=re.M)[0]
-
-
-def test_the_section_names_the_backends_settings_key() -> None:
-    assert SMSBackend.settings_key == SETTINGS_KEY
-    assert f'`CIAM_OTP["{SETTINGS_KEY}"]`' in section()
-
-
-def test_documented_defaults_are_the_backends_own() -> None:
-    match = re.search(r"Default:\n\n```python\n(.*?)\n```", section(), flags=re.S)
-    assert match, f"{PAGE.name}: {SECTION} has no 'Default:' python block"
-    assert ast.literal_eval(match.group(1)) == DEFAULTS
-
-
-def test_every_entry_is_explained() -> None:
-    prose = re.sub(r"```.*?```", "", section(), flags=re.S)
-    missing = [entry for entry in DEFAULTS if f"`{entry}`" not in prose]
-    assert missing == [], f"{PAGE.name}: {SECTION} does not explain {missing}"
+PAGE = page("twilio")
 
 
 def test_every_check_id_is_listed_with_its_line() -> None:
-    in_code = set()
-    for path in PACKAGE.glob("*.py"):
-        in_code.update(re.findall(r"ciam_otp\.[EW]\d{3}", path.read_text(encoding="utf-8")))
     listed = set(re.findall(r"^\* `(ciam_otp\.[EW]\d{3})`: ", PAGE.read_text(), flags=re.M))
-    assert listed == in_code
+    assert listed == check_ids_in_code(package("twilio"))
 
 
 OUTCOMES = {

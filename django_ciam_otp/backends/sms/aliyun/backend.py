@@ -6,7 +6,6 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 
@@ -23,8 +22,10 @@ from ...base import (
     TransientDeliveryError,
 )
 from ...receipts import require_shared_secret
-from ...settings import backend_setting
+from ...settings import read_settings
+from .. import checks_support
 from ..base import BaseSMSBackend
+from ..sdk_support import check_credential_mode, scrub
 from . import checks, resend, sdk
 from .conf import DEFAULTS, SETTINGS_KEY
 from .errors import (
@@ -78,22 +79,14 @@ class SMSBackend(BaseSMSBackend):
     receives_receipts = True
 
     def __init__(self, **kwargs: Any) -> None:
-        self.config: dict[str, Any] = {
-            key: backend_setting(key.lower(), backend=self, kwargs=kwargs, default=default)
-            for key, default in DEFAULTS.items()
-        }
+        self.config: dict[str, Any] = read_settings(self, kwargs, DEFAULTS)
         super().__init__(**kwargs)
         self._sdk = sdk.import_sdk()
         # Settings no message can be sent with fail here, once, not per message.
         sdk.check_region(self.config.get("REGION"))
         self.endpoint = sdk.resolve_endpoint(self.config.get("ENDPOINT"))
         sdk.timeouts(self.config.get("TIMEOUT"))
-        mode = sdk.credential_mode(self.config)
-        if mode not in sdk.CREDENTIAL_MODES and "." not in mode:
-            raise ImproperlyConfigured(
-                f'ALIYUN_SMS["CREDENTIALS"] = {mode!r}: use None, "static", "default" '
-                "or the dotted path of a credential factory"
-            )
+        check_credential_mode(sdk.credential_mode(self.config), SETTINGS_KEY)
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[CheckMessage]:
@@ -103,7 +96,7 @@ class SMSBackend(BaseSMSBackend):
     def worst_case_seconds(self) -> float | None:
         """``TIMEOUT`` per call; three after an unclear try (``CONFIRM_BEFORE_RESEND``)."""
         calls = 3 if self.config.get("CONFIRM_BEFORE_RESEND") else 1
-        return float(self.config.get("TIMEOUT") or 0) * calls or None
+        return checks_support.worst_case_seconds(self.config.get("TIMEOUT"), calls)
 
     def describe(self) -> str:
         where = self.endpoint.host if self.endpoint else "the SDK's endpoint"
@@ -349,7 +342,7 @@ class SMSBackend(BaseSMSBackend):
     ) -> DeliveryError:
         """The DeliveryError for a failed try; notes or clears an unconfirmed try."""
         error_class = classify_error(code, text)
-        detail = " ".join(_scrub(str(text or ""), message).split())
+        detail = " ".join(scrub(str(text or ""), message, significant=True).split())
         where = f" (request {request_id})" if request_id else ""
         if code in UNCLEAR_OUTCOMES:
             resend.remember_unconfirmed(message)
@@ -380,7 +373,7 @@ class SMSBackend(BaseSMSBackend):
             mask_recipient(message.recipient),
             code,
             request_id,
-            " ".join(_scrub(str(text or ""), message).split())[:160],
+            " ".join(scrub(str(text or ""), message, significant=True).split())[:160],
         )
 
 
@@ -390,20 +383,3 @@ _VERDICT = {
     NotDeliverableHere: "try the next backend",
     BackendMisconfigured: "stop the line, try the next backend",
 }
-
-
-def _scrub(text: str, message: OTPMessage) -> str:
-    """Remove the code and the phone number (in any common spelling) from ``text``."""
-    masked = mask_recipient(message.recipient)
-    phone_forms = {message.recipient, message.recipient.lstrip("+")}
-    try:
-        parsed = phonenumbers.parse(message.recipient)
-        phone_forms.add(phonenumbers.national_significant_number(parsed))
-    except phonenumbers.NumberParseException:
-        pass  # the other spellings are still scrubbed
-    for form in sorted(phone_forms, key=len, reverse=True):
-        if len(form) >= 5:
-            text = text.replace(form, masked)
-    if message.code:
-        text = text.replace(message.code, "[code]")
-    return text

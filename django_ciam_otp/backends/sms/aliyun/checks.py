@@ -15,9 +15,8 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from ....conf import DELIVERY_TASK_SOFT_TIME_LIMIT, otp_settings
-from ...loading import configured_backends
-from ...settings import settings_section
+from ....conf import otp_settings
+from .. import checks_support
 from . import sdk
 from .conf import DEFAULTS, SETTINGS_KEY
 from .templates import (
@@ -49,7 +48,7 @@ def backend_configured() -> bool:
     Told by the settings key it reads, so this module need not import the
     backend (which imports it for its ``check()``).
     """
-    return any(cls.settings_key == SETTINGS_KEY for cls in configured_backends())
+    return checks_support.backend_configured(SETTINGS_KEY)
 
 
 def run() -> list[checks.CheckMessage]:
@@ -66,26 +65,12 @@ def check_aliyun_settings(app_configs: Any = None, **kwargs: Any) -> list[checks
 
 def _conf() -> Any:
     """``CIAM_OTP["ALIYUN_SMS"]`` over the defaults; as written when it is not a dict."""
-    section = settings_section(SETTINGS_KEY)
-    return {**DEFAULTS, **section} if isinstance(section, dict) else section
+    return checks_support.merged_section(SETTINGS_KEY, DEFAULTS)
 
 
 def _languages() -> list[str]:
     codes = [code for code, _name in getattr(settings, "LANGUAGES", [])]
     return codes or [settings.LANGUAGE_CODE]
-
-
-def _soft_time_limit() -> float | None:
-    """The delivery task's soft time limit as Celery runs it (``task_annotations`` included).
-
-    Looked up by name in Celery's registry, not imported: ``tasks`` imports
-    ``delivery``, which loads this backend. Before the task is registered, its default.
-    """
-    from celery import current_app
-
-    task = current_app.tasks.get("django_ciam_otp.deliver_otp")
-    limit = getattr(task, "soft_time_limit", None) if task else DELIVERY_TASK_SOFT_TIME_LIMIT
-    return float(limit) if limit else None
 
 
 def _settings_checks() -> list[checks.CheckMessage]:
@@ -122,10 +107,7 @@ def _codes_problems(codes: Any, where: str) -> list[str]:
 
 def _check_shape(conf: dict[str, Any]) -> list[checks.CheckMessage]:
     """E136: unknown keys, and values of the wrong kind."""
-    problems: list[str] = []
-    unknown = sorted(map(str, set(conf) - set(DEFAULTS)))
-    if unknown:
-        problems.append(f"unknown keys {', '.join(unknown)}")
+    problems = checks_support.unknown_keys(conf, DEFAULTS)
     for key in ("CREDENTIALS", "ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "RECEIPT_SECRET"):
         if conf.get(key) is not None and not isinstance(conf.get(key), str):
             problems.append(f"{key} must be a string")
@@ -222,20 +204,16 @@ def _check_connection(conf: dict[str, Any]) -> list[checks.CheckMessage]:
         connect, read = sdk.timeouts(conf.get("TIMEOUT"))
     except Exception:  # noqa: BLE001 - E136 says so
         return messages
-    limit = _soft_time_limit()
     calls = CALLS_WITH_CONFIRM if conf.get("CONFIRM_BEFORE_RESEND", True) else 1
-    worst = calls * (connect + read)
-    if limit is not None and worst >= limit - 1:
-        messages.append(
-            checks.Warning(
-                f'{WHERE}["TIMEOUT"] = {conf.get("TIMEOUT")}: one delivery can take {worst:g} s '
-                f"({calls} API call(s)), not below the delivery task's soft time limit "
-                f"({limit:g} s) less a second, so a slow answer is cut off by Celery instead "
-                "of timing out.",
-                hint=f"Use a TIMEOUT below {(limit - 1) / calls:g} s.",
-                id="ciam_otp.W131",
-            )
+    messages.extend(
+        checks_support.time_budget(
+            WHERE,
+            conf.get("TIMEOUT"),
+            worst=calls * (connect + read),
+            calls=calls,
+            check_id="ciam_otp.W131",
         )
+    )
     return messages
 
 

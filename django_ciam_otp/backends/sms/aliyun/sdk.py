@@ -4,9 +4,10 @@ The SDK (``alibabacloud-dysmsapi20170525`` on ``alibabacloud-tea-openapi`` and
 ``darabonba-core``) sends its requests with ``requests``; the sessions (the
 connection pools) live in a class attribute of ``darabonba.core.DaraCore``,
 one per host. :func:`get_client` keeps one client per configuration and
-process id, and a process forked after the parent used the SDK drops the
-inherited sessions (:func:`_forget_inherited_sessions`), so a Celery prefork
-child never shares its parent's sockets.
+process id (:class:`~django_ciam_otp.backends.sms.sdk_support.ClientCache`),
+and a process forked after the parent used the SDK drops the inherited
+sessions (:func:`_forget_inherited_sessions`), so a Celery prefork child never
+shares its parent's sockets.
 
 Timeouts: ``Config.connect_timeout`` and ``read_timeout`` (milliseconds) go
 to ``requests`` as a ``(connect, read)`` pair; :func:`timeouts` splits
@@ -19,18 +20,16 @@ with the delivery task's soft time limit.
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
 import re
-import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
+
+from ..sdk_support import ClientCache, import_modules, redact_sdk_loggers, split_timeout
 
 PIP_EXTRA = "django-ciam-otp[aliyun]"
 #: ``darabonba/core.py``: ``logging.getLogger('darabonba-core')``, which logs the
@@ -40,21 +39,10 @@ SDK_LOGGER_NAME = "darabonba-core"
 
 REGION_FORMAT = re.compile(r"^[a-z]{2,}-[a-z0-9]+(?:-[a-z0-9]+)*$")
 HOST_FORMAT = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
-#: Seconds the connection may take, at most (the rest of ``TIMEOUT`` waits for the answer).
-CONNECT_TIMEOUT_MAX = 2.0
 
 
-class _RedactPhoneTraffic(logging.Filter):
-    """Drop the SDK's debug records of calls that carry a code or a phone number."""
-
-    MARKERS = ("SendSms", "QuerySendDetails", "PhoneNumber", "TemplateParam")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a record we cannot render cannot leak either
-            return True
-        return not any(marker in text for marker in self.MARKERS)
+#: What the SDK's DEBUG records of calls carrying a code or a phone number hold.
+REDACTED_MARKERS = ("SendSms", "QuerySendDetails", "PhoneNumber", "TemplateParam")
 
 
 MODULES = {
@@ -68,16 +56,13 @@ MODULES = {
 
 def import_sdk() -> dict[str, ModuleType]:
     """Import the SDK on first use so the app works without the optional dependency."""
-    try:
-        modules = {name: importlib.import_module(path) for name, path in MODULES.items()}
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            "The Alibaba Cloud SMS backend needs the Alibaba Cloud SDK "
-            f'(alibabacloud-dysmsapi20170525); install it with: pip install "{PIP_EXTRA}"'
-        ) from exc
-    sdk_logger = logging.getLogger(SDK_LOGGER_NAME)
-    if not any(isinstance(f, _RedactPhoneTraffic) for f in sdk_logger.filters):
-        sdk_logger.addFilter(_RedactPhoneTraffic())
+    modules = import_modules(
+        MODULES,
+        needs="The Alibaba Cloud SMS backend needs the Alibaba Cloud SDK "
+        "(alibabacloud-dysmsapi20170525)",
+        pip_extra=PIP_EXTRA,
+    )
+    redact_sdk_loggers([SDK_LOGGER_NAME], REDACTED_MARKERS)
     _watch_forks(modules["core"])
     return modules
 
@@ -128,17 +113,10 @@ def check_region(region: Any) -> str:
 
 def timeouts(total: Any) -> tuple[float, float]:
     """``TIMEOUT`` (seconds for one API call) -> ``(connect, read)`` seconds."""
-    if isinstance(total, bool) or not isinstance(total, int | float) or total <= 0:
-        raise ImproperlyConfigured(
-            f'ALIYUN_SMS["TIMEOUT"] must be a positive number of seconds, not {total!r}'
-        )
-    connect = min(CONNECT_TIMEOUT_MAX, total / 2)
-    return connect, total - connect
+    return split_timeout(total, "ALIYUN_SMS")
 
 
 # --- credentials ---------------------------------------------------------------------------
-
-CREDENTIAL_MODES = ("static", "default")
 
 
 def credential_mode(config: dict[str, Any]) -> str:
@@ -182,15 +160,15 @@ def credential_options(config: dict[str, Any], sdk: dict[str, ModuleType]) -> di
 
 # --- one client per process ---------------------------------------------------------------
 
-_clients: dict[tuple[Any, ...], Any] = {}
-_lock = threading.Lock()
+CLIENTS = ClientCache()
+#: Drop every cached client (settings changed; tests that change the environment).
+forget_clients = CLIENTS.forget
 _fork_hook_installed = False
 
 
 def client_key(config: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two clients different, and this process's id."""
+    """What makes two clients different (:class:`ClientCache` adds the process id)."""
     return (
-        os.getpid(),
         config.get("CREDENTIALS"),
         config.get("ACCESS_KEY_ID"),
         config.get("ACCESS_KEY_SECRET"),
@@ -206,37 +184,23 @@ def get_client(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
     Raises ``ImproperlyConfigured`` for a bad region, endpoint or timeout, and
     whatever a credential factory raises; neither is cached.
     """
-    key = client_key(config)
-    client = _clients.get(key)
-    if client is not None:
-        return client
-    with _lock:
-        client = _clients.get(key)
-        if client is not None:
-            return client
-        region = check_region(config.get("REGION"))
-        endpoint = resolve_endpoint(config.get("ENDPOINT"))
-        connect, read = timeouts(config.get("TIMEOUT"))
-        options: dict[str, Any] = {
-            "region_id": region,
-            "connect_timeout": round(connect * 1000),  # milliseconds
-            "read_timeout": round(read * 1000),
-            **credential_options(config, sdk),
-        }
-        if endpoint is not None:
-            options.update(endpoint=endpoint.host, protocol=endpoint.scheme)
-        client = sdk["client"].Client(sdk["openapi"].Config(**options))
-        pid = key[0]
-        for stale in [k for k in _clients if k[0] != pid]:  # inherited from the parent
-            del _clients[stale]
-        _clients[key] = client
-        return client
+    return CLIENTS.get(client_key(config), lambda: build_client(config, sdk))
 
 
-def forget_clients(**kwargs: Any) -> None:
-    """Drop every cached client (settings changed; tests that change the environment)."""
-    with _lock:
-        _clients.clear()
+def build_client(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
+    """A new Dysmsapi ``Client`` for ``config``."""
+    region = check_region(config.get("REGION"))
+    endpoint = resolve_endpoint(config.get("ENDPOINT"))
+    connect, read = timeouts(config.get("TIMEOUT"))
+    options: dict[str, Any] = {
+        "region_id": region,
+        "connect_timeout": round(connect * 1000),  # milliseconds
+        "read_timeout": round(read * 1000),
+        **credential_options(config, sdk),
+    }
+    if endpoint is not None:
+        options.update(endpoint=endpoint.host, protocol=endpoint.scheme)
+    return sdk["client"].Client(sdk["openapi"].Config(**options))
 
 
 def _watch_forks(core: ModuleType) -> None:
@@ -249,12 +213,7 @@ def _watch_forks(core: ModuleType) -> None:
 
 
 def _forget_inherited_sessions(core: ModuleType) -> None:
-    global _lock
     sessions = getattr(getattr(core, "DaraCore", None), "_sessions", None)
     if isinstance(sessions, dict):
         sessions.clear()
-    _clients.clear()
-    _lock = threading.Lock()  # another thread of the parent may have held it
-
-
-setting_changed.connect(forget_clients)
+    CLIENTS.forget_after_fork()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import phonenumbers
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 
@@ -18,8 +17,10 @@ from ...base import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from ...settings import backend_setting
+from ...settings import read_settings
+from .. import checks_support
 from ..base import BaseSMSBackend
+from ..sdk_support import scrub
 from . import checks, sdk
 from .attributes import message_attributes
 from .conf import DEFAULTS, SETTINGS_KEY
@@ -57,10 +58,7 @@ class SMSBackend(BaseSMSBackend):
     receives_receipts = False
 
     def __init__(self, **kwargs: Any) -> None:
-        self.config: dict[str, Any] = {
-            key: backend_setting(key.lower(), backend=self, kwargs=kwargs, default=default)
-            for key, default in DEFAULTS.items()
-        }
+        self.config: dict[str, Any] = read_settings(self, kwargs, DEFAULTS)
         super().__init__(**kwargs)
         self._sdk = sdk.import_sdk()
         # Settings no message can be sent with fail here, once, not per message.
@@ -76,7 +74,7 @@ class SMSBackend(BaseSMSBackend):
     def worst_case_seconds(self) -> float | None:
         """``TIMEOUT`` per call; two calls with ``CHECK_OPT_OUT`` (as ``ciam_otp.W141`` counts)."""
         calls = 2 if self.config.get("CHECK_OPT_OUT") else 1
-        return float(self.config.get("TIMEOUT") or 0) * calls or None
+        return checks_support.worst_case_seconds(self.config.get("TIMEOUT"), calls)
 
     def describe(self) -> str:
         region = self.config.get("REGION") or "from the environment"
@@ -184,7 +182,7 @@ class SMSBackend(BaseSMSBackend):
     ) -> DeliveryError:
         """The DeliveryError for a failed try: a code-free, number-free reason."""
         error_class = classify_error(code)
-        detail = " ".join(_scrub(text, message).split())
+        detail = " ".join(scrub(text, message).split())
         where = f" (request {request_id})" if request_id else ""
         logger.warning(
             "AWS SNS SMS to %s failed (usage %s): %s%s -> %s",
@@ -224,19 +222,3 @@ def _answer(exc: Any) -> tuple[str, str, str | None]:
     error = error if isinstance(error, dict) else {}
     code = str(error.get("Code") or "Unknown")
     return code, str(error.get("Message") or ""), _request_id(response)
-
-
-def _scrub(text: str, message: OTPMessage) -> str:
-    """Remove the code and the phone number (in any common spelling) from ``text``."""
-    masked = mask_recipient(message.recipient)
-    phone_forms = {message.recipient, message.recipient.lstrip("+")}
-    try:
-        phone_forms.add(str(phonenumbers.parse(message.recipient).national_number))
-    except phonenumbers.NumberParseException:
-        pass  # the other spellings are still scrubbed
-    for form in sorted(phone_forms, key=len, reverse=True):
-        if len(form) >= 5:
-            text = text.replace(form, masked)
-    if message.code:
-        text = text.replace(message.code, "[code]")
-    return text

@@ -17,9 +17,7 @@ from typing import Any
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from ....conf import DELIVERY_TASK_SOFT_TIME_LIMIT
-from ...loading import configured_backends
-from ...settings import settings_section
+from .. import checks_support
 from . import sdk
 from .attributes import (
     max_price,
@@ -45,7 +43,7 @@ def backend_configured() -> bool:
     Told by the settings key it reads, so this module need not import the
     backend (which imports it for its ``check()``).
     """
-    return any(cls.settings_key == SETTINGS_KEY for cls in configured_backends())
+    return checks_support.backend_configured(SETTINGS_KEY)
 
 
 def run() -> list[checks.CheckMessage]:
@@ -71,8 +69,7 @@ def check_sns_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
 
 def _conf() -> Any:
     """``CIAM_OTP["SNS_SMS"]`` over the defaults; as written when it is not a dict."""
-    section = settings_section(SETTINGS_KEY)
-    return {**DEFAULTS, **section} if isinstance(section, dict) else section
+    return checks_support.merged_section(SETTINGS_KEY, DEFAULTS)
 
 
 def value_checks(conf: dict[str, Any]) -> list[checks.CheckMessage]:
@@ -124,10 +121,7 @@ def value_checks(conf: dict[str, Any]) -> list[checks.CheckMessage]:
 
 def _shape_problems(conf: dict[str, Any]) -> list[str]:
     """E142: unknown keys, and values of the wrong kind."""
-    problems: list[str] = []
-    unknown = sorted(map(str, set(conf) - set(DEFAULTS)))
-    if unknown:
-        problems.append(f"unknown keys {', '.join(unknown)}")
+    problems = checks_support.unknown_keys(conf, DEFAULTS)
     for key in STRING_KEYS:
         value = conf.get(key)
         if value is not None and not isinstance(value, str):
@@ -246,37 +240,17 @@ def _environment_checks(conf: dict[str, Any], found: sdk.SDK) -> list[checks.Che
     ]
 
 
-def _soft_time_limit() -> float | None:
-    """The delivery task's soft time limit as Celery runs it (``task_annotations`` included).
-
-    Looked up by name in Celery's registry, not imported: ``tasks`` imports
-    ``delivery``, which loads this backend. Before the task is registered, its default.
-    """
-    from celery import current_app
-
-    task = current_app.tasks.get("django_ciam_otp.deliver_otp")
-    limit = getattr(task, "soft_time_limit", None) if task else DELIVERY_TASK_SOFT_TIME_LIMIT
-    return float(limit) if limit else None
-
-
 def _time_budget(conf: dict[str, Any]) -> list[checks.CheckMessage]:
     """W141: one delivery's worst case against the delivery task's soft time limit."""
     try:
         connect, read = sdk.timeouts(conf.get("TIMEOUT"))
     except ImproperlyConfigured:
         return []  # E142
-    limit = _soft_time_limit()
     calls = 2 if conf.get("CHECK_OPT_OUT") is True else 1
-    worst = calls * (connect + read)
-    if limit is None or worst < limit - 1:
-        return []
-    return [
-        checks.Warning(
-            f'{WHERE}["TIMEOUT"] = {conf.get("TIMEOUT")}: one delivery can take {worst:g} s '
-            f"({calls} API call(s)), not below the delivery task's soft time limit "
-            f"({limit:g} s) less a second, so a slow answer is cut off by Celery instead "
-            "of timing out.",
-            hint=f"Use a TIMEOUT below {(limit - 1) / calls:g} s.",
-            id="ciam_otp.W141",
-        )
-    ]
+    return checks_support.time_budget(
+        WHERE,
+        conf.get("TIMEOUT"),
+        worst=calls * (connect + read),
+        calls=calls,
+        check_id="ciam_otp.W141",
+    )

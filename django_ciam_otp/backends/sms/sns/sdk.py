@@ -18,22 +18,14 @@ the delivery task's soft time limit, which interrupts anything longer.
 
 from __future__ import annotations
 
-import importlib
-import logging
-import os
-import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-
 from ....conf import SETTINGS_NAME
+from ..sdk_support import ClientCache, import_modules, redact_sdk_loggers, split_timeout
 
 PIP_EXTRA = "django-ciam-otp[sns]"
-#: Seconds the connection may take, at most (the rest of ``TIMEOUT`` waits for the answer).
-CONNECT_TIMEOUT_MAX = 2.0
 #: The SDK's part of the User-Agent, so AWS-side logs (CloudTrail) tell these calls apart.
 USER_AGENT_EXTRA = "django-ciam-otp"
 
@@ -47,60 +39,38 @@ class SDK:
     exceptions: ModuleType  # botocore.exceptions
 
 
-class _RedactPhoneTraffic(logging.Filter):
-    """Drop botocore's debug records that carry a code or a phone number.
-
-    ``botocore.endpoint`` logs each request's parameters (``Making request for
-    OperationModel(name=Publish) with params: {...}``: the text with the code,
-    and the number), and ``botocore.parsers`` each answer's body, where an SNS
-    error may quote the number ("Invalid parameter: PhoneNumber Reason: +1...").
-    """
-
-    MARKERS = (
-        "OperationModel(name=Publish)",
-        "OperationModel(name=CheckIfPhoneNumberIsOptedOut)",
-        "sns.amazonaws.com/doc/",  # the XML namespace of every SNS answer
-    )
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a record we cannot render cannot leak either
-            return True
-        return not any(marker in text for marker in self.MARKERS)
-
-
+#: What botocore's DEBUG records that carry a code or a phone number hold.
+#: ``botocore.endpoint`` logs each request's parameters (``Making request for
+#: OperationModel(name=Publish) with params: {...}``: the text with the code,
+#: and the number), and ``botocore.parsers`` each answer's body, where an SNS
+#: error may quote the number ("Invalid parameter: PhoneNumber Reason: +1...").
+REDACTED_MARKERS = (
+    "OperationModel(name=Publish)",
+    "OperationModel(name=CheckIfPhoneNumberIsOptedOut)",
+    "sns.amazonaws.com/doc/",  # the XML namespace of every SNS answer
+)
 #: The loggers whose records can hold a request or answer body (filters do not propagate).
 REDACTED_LOGGERS = ("botocore.endpoint", "botocore.parsers")
+
+MODULES = {
+    "session": "boto3.session",
+    "config": "botocore.config",
+    "exceptions": "botocore.exceptions",
+}
 
 
 def import_sdk() -> SDK:
     """Import boto3 on first use so the app works without the optional dependency."""
-    try:
-        sdk = SDK(
-            session=importlib.import_module("boto3.session"),
-            config=importlib.import_module("botocore.config"),
-            exceptions=importlib.import_module("botocore.exceptions"),
-        )
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f'The AWS SNS SMS backend needs boto3; install it with: pip install "{PIP_EXTRA}"'
-        ) from exc
-    for name in REDACTED_LOGGERS:
-        sdk_logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactPhoneTraffic) for f in sdk_logger.filters):
-            sdk_logger.addFilter(_RedactPhoneTraffic())
+    sdk = SDK(
+        **import_modules(MODULES, needs="The AWS SNS SMS backend needs boto3", pip_extra=PIP_EXTRA)
+    )
+    redact_sdk_loggers(REDACTED_LOGGERS, REDACTED_MARKERS)
     return sdk
 
 
 def timeouts(total: Any) -> tuple[float, float]:
     """``TIMEOUT`` (seconds for one API call) -> ``(connect, read)`` for botocore."""
-    if isinstance(total, bool) or not isinstance(total, int | float) or total <= 0:
-        raise ImproperlyConfigured(
-            f'SNS_SMS["TIMEOUT"] must be a positive number of seconds, not {total!r}'
-        )
-    connect = min(CONNECT_TIMEOUT_MAX, total / 2)
-    return connect, total - connect
+    return split_timeout(total, "SNS_SMS")
 
 
 def session_arguments(config: dict[str, Any]) -> dict[str, Any]:
@@ -128,14 +98,16 @@ def resolve_region(config: dict[str, Any], sdk: SDK) -> str | None:
 
 # --- one client per process ---------------------------------------------------------------
 
-_clients: dict[tuple[Any, ...], Any] = {}
-_lock = threading.Lock()
+#: Emptied when ``CIAM_OTP`` changes only: other settings (``TEMPLATES``...)
+#: leave the clients, which depend on ``CIAM_OTP`` and the environment only.
+CLIENTS = ClientCache(setting=SETTINGS_NAME)
+#: Drop every cached client: ``CIAM_OTP`` changed, or a caller asks (no ``setting``).
+forget_clients = CLIENTS.forget
 
 
 def client_key(config: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two clients different, and this process's id."""
+    """What makes two clients different (:class:`ClientCache` adds the process id)."""
     return (
-        os.getpid(),
         config.get("REGION"),
         config.get("ACCESS_KEY_ID"),
         config.get("SECRET_ACCESS_KEY"),
@@ -167,32 +139,4 @@ def get_client(config: dict[str, Any], sdk: SDK) -> Any:
     A configuration no client can be built with (no region, an unknown
     profile, half a key pair, a bad endpoint URL) raises; nothing is cached then.
     """
-    key = client_key(config)
-    client = _clients.get(key)
-    if client is not None:
-        return client
-    with _lock:
-        client = _clients.get(key)
-        if client is not None:
-            return client
-        client = build_client(config, sdk)
-        pid = key[0]
-        for stale in [k for k in _clients if k[0] != pid]:  # inherited from the parent
-            del _clients[stale]
-        _clients[key] = client
-        return client
-
-
-def forget_clients(setting: str | None = None, **kwargs: Any) -> None:
-    """Drop every cached client: ``CIAM_OTP`` changed, or a caller asks (no ``setting``).
-
-    Other settings (``TEMPLATES``...) leave them: a client depends on
-    ``CIAM_OTP`` and the environment only.
-    """
-    if setting not in (None, SETTINGS_NAME):
-        return
-    with _lock:
-        _clients.clear()
-
-
-setting_changed.connect(forget_clients)
+    return CLIENTS.get(client_key(config), lambda: build_client(config, sdk))

@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-import phonenumbers
 from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
@@ -23,8 +22,10 @@ from ...base import (
     Receipt,
     TransientDeliveryError,
 )
-from ...settings import backend_setting
+from ...settings import read_settings
+from .. import checks_support
 from ..base import BaseSMSBackend
+from ..sdk_support import check_credential_mode, scrub
 from . import checks, receipts, sdk
 from .conf import DEFAULTS, SETTINGS_KEY
 from .errors import (
@@ -90,22 +91,14 @@ class SMSBackend(BaseSMSBackend):
     receives_receipts = True
 
     def __init__(self, **kwargs: Any) -> None:
-        self.config: dict[str, Any] = {
-            key: backend_setting(key.lower(), backend=self, kwargs=kwargs, default=default)
-            for key, default in DEFAULTS.items()
-        }
+        self.config: dict[str, Any] = read_settings(self, kwargs, DEFAULTS)
         super().__init__(**kwargs)
         self._sdk = sdk.import_sdk()
         # Settings no message can be sent with fail here, once, not per message.
         region = sdk.check_region(self.config.get("REGION"))
         self.endpoint = sdk.resolve_endpoint(self.config.get("ENDPOINT"), region)
         sdk.timeouts(self.config.get("TIMEOUT"))
-        mode = sdk.credential_mode(self.config)
-        if mode not in sdk.CREDENTIAL_MODES and "." not in mode:
-            raise ImproperlyConfigured(
-                f'TENCENT_SMS["CREDENTIALS"] = {mode!r}: use None, "static", "default" '
-                "or the dotted path of a credential factory"
-            )
+        check_credential_mode(sdk.credential_mode(self.config), SETTINGS_KEY)
 
     @classmethod
     def check(cls, **kwargs: Any) -> list[CheckMessage]:
@@ -115,7 +108,7 @@ class SMSBackend(BaseSMSBackend):
     def worst_case_seconds(self) -> float | None:
         """``TIMEOUT`` per call; two calls after an unclear try (``CONFIRM_BEFORE_RESEND``)."""
         calls = 2 if self.config.get("CONFIRM_BEFORE_RESEND") else 1
-        return float(self.config.get("TIMEOUT") or 0) * calls or None
+        return checks_support.worst_case_seconds(self.config.get("TIMEOUT"), calls)
 
     def parse_receipts(self, request: HttpRequest) -> list[Receipt]:
         """Tencent's status callback, with ``?secret=RECEIPT_SECRET`` (:mod:`.receipts`)."""
@@ -311,7 +304,7 @@ class SMSBackend(BaseSMSBackend):
                 mask_recipient(message.recipient),
                 code,
                 request_id,
-                " ".join(_scrub(str(text or ""), message).split())[:160],
+                " ".join(scrub(str(text or ""), message).split())[:160],
             )
             return None
         for status in response.PullSmsSendStatusSet or []:
@@ -386,7 +379,7 @@ class SMSBackend(BaseSMSBackend):
         error_class = classify_error(code)
         if isinstance(text, bytes):  # ServerNetworkError carries the raw HTTP body
             text = text.decode("utf-8", "replace")
-        detail = " ".join(_scrub(str(text or ""), message).split())
+        detail = " ".join(scrub(str(text or ""), message).split())
         where = f" (request {request_id})" if request_id else ""
         if code in UNCLEAR_OUTCOMES:
             self._remember_unconfirmed(message)
@@ -453,19 +446,3 @@ def wrapped_code_local(exc: BaseException) -> str:
 
 def _unconfirmed_key(token_id: int) -> str:
     return f"ciam_otp:tencent:unconfirmed:{token_id}"
-
-
-def _scrub(text: str, message: OTPMessage) -> str:
-    """Remove the code and the phone number (in any common spelling) from ``text``."""
-    masked = mask_recipient(message.recipient)
-    phone_forms = {message.recipient, message.recipient.lstrip("+")}
-    try:
-        phone_forms.add(str(phonenumbers.parse(message.recipient).national_number))
-    except phonenumbers.NumberParseException:
-        pass  # the other spellings are still scrubbed
-    for form in sorted(phone_forms, key=len, reverse=True):
-        if len(form) >= 5:
-            text = text.replace(form, masked)
-    if message.code:
-        text = text.replace(message.code, "[code]")
-    return text

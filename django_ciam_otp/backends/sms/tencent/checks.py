@@ -17,9 +17,8 @@ from django.core import checks
 from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
-from ....conf import DELIVERY_TASK_SOFT_TIME_LIMIT, otp_settings
-from ...loading import configured_backends
-from ...settings import settings_section
+from ....conf import otp_settings
+from .. import checks_support
 from . import sdk
 from .conf import DEFAULTS, SETTINGS_KEY
 from .templates import (
@@ -45,7 +44,7 @@ def backend_configured() -> bool:
     Told by the settings key it reads, so this module need not import the
     backend (which imports it for its ``check()``).
     """
-    return any(cls.settings_key == SETTINGS_KEY for cls in configured_backends())
+    return checks_support.backend_configured(SETTINGS_KEY)
 
 
 def run() -> list[checks.CheckMessage]:
@@ -60,26 +59,12 @@ def run_database(databases: Any) -> list[checks.CheckMessage]:
 
 def _conf() -> Any:
     """``CIAM_OTP["TENCENT_SMS"]`` over the defaults; as written when it is not a dict."""
-    section = settings_section(SETTINGS_KEY)
-    return {**DEFAULTS, **section} if isinstance(section, dict) else section
+    return checks_support.merged_section(SETTINGS_KEY, DEFAULTS)
 
 
 def _languages() -> list[str]:
     codes = [code for code, _name in getattr(settings, "LANGUAGES", [])]
     return codes or [settings.LANGUAGE_CODE]
-
-
-def _soft_time_limit() -> float | None:
-    """The delivery task's soft time limit as Celery runs it (``task_annotations`` included).
-
-    Looked up by name in Celery's registry, not imported: ``tasks`` imports
-    ``delivery``, which loads this backend. Before the task is registered, its default.
-    """
-    from celery import current_app
-
-    task = current_app.tasks.get("django_ciam_otp.deliver_otp")
-    limit = getattr(task, "soft_time_limit", None) if task else DELIVERY_TASK_SOFT_TIME_LIMIT
-    return float(limit) if limit else None
 
 
 def check_tencent_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -118,10 +103,7 @@ def _settings_checks() -> list[checks.CheckMessage]:
 
 def _check_shape(conf: dict[str, Any]) -> list[checks.CheckMessage]:
     """E107: unknown keys, and values of the wrong kind."""
-    problems: list[str] = []
-    unknown = sorted(set(conf) - set(DEFAULTS))
-    if unknown:
-        problems.append(f"unknown keys {', '.join(map(str, unknown))}")
+    problems = checks_support.unknown_keys(conf, DEFAULTS)
     problems.extend(_params_problems(conf.get("TEMPLATE_PARAMS"), "TEMPLATE_PARAMS"))
     if not isinstance(conf.get("TEMPLATE_IDS") or {}, dict):
         problems.append("TEMPLATE_IDS must map usages (or 'default') to template ids")
@@ -246,20 +228,16 @@ def _check_connection(conf: dict[str, Any]) -> list[checks.CheckMessage]:
         connect, read = sdk.timeouts(conf.get("TIMEOUT"))
     except Exception:  # noqa: BLE001 - E107 says so
         return messages
-    limit = _soft_time_limit()
     calls = 2 if conf.get("CONFIRM_BEFORE_RESEND", True) else 1
-    worst = calls * (connect + read)
-    if limit is not None and worst >= limit - 1:
-        messages.append(
-            checks.Warning(
-                f'CIAM_OTP["TENCENT_SMS"]["TIMEOUT"] = {conf.get("TIMEOUT")}: one delivery can '
-                f"take {worst:g} s ({calls} API call(s)), not below the delivery task's soft "
-                f"time limit ({limit:g} s) less a second, so a slow answer is cut off by Celery "
-                "instead of timing out.",
-                hint=f"Use a TIMEOUT below {(limit - 1) / calls:g} s.",
-                id="ciam_otp.W101",
-            )
+    messages.extend(
+        checks_support.time_budget(
+            'CIAM_OTP["TENCENT_SMS"]',
+            conf.get("TIMEOUT"),
+            worst=calls * (connect + read),
+            calls=calls,
+            check_id="ciam_otp.W101",
         )
+    )
     return messages
 
 

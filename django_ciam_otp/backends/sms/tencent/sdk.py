@@ -1,10 +1,8 @@
 """The Tencent Cloud SDK, imported lazily, and one ``SmsClient`` per worker process.
 
-A client holds a ``requests.Session`` (its connection pool), so building one per
-message meant a TCP and TLS handshake for every SMS. :func:`get_client` keeps
-one per configuration *and process id*: a Celery prefork child, forked after
-the parent may have built one, builds its own instead of sharing the parent's
-sockets.
+A client holds a ``requests.Session`` (its connection pool), so :func:`get_client`
+keeps one per configuration and process
+(:class:`~django_ciam_otp.backends.sms.sdk_support.ClientCache`).
 
 Timeouts: the SDK passes ``HttpProfile.reqTimeout`` to ``requests`` as is, so a
 ``(connect, read)`` pair bounds the connection and the wait for the answer;
@@ -18,18 +16,15 @@ which interrupts anything longer.
 
 from __future__ import annotations
 
-import importlib
-import logging
-import os
 import re
-import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
+
+from ..sdk_support import ClientCache, import_modules, redact_sdk_loggers, split_timeout
 
 PIP_EXTRA = "django-ciam-otp[tencent]"
 SDK_LOGGER_NAME = "tencentcloud_sdk_common"  # tencentcloud.common.abstract_client.LOGGER_NAME
@@ -68,54 +63,36 @@ SMS_REGIONS = frozenset({"ap-beijing", "ap-guangzhou", "ap-nanjing", "ap-singapo
 REGION_FORMAT = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
 HOST_FORMAT = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
 
-#: Seconds the connection may take, at most (the rest of ``TIMEOUT`` waits for the answer).
-CONNECT_TIMEOUT_MAX = 2.0
 
+#: What the SDK's DEBUG records of calls carrying a code or a phone number hold:
+#: it logs each request (``SendRequest: ...`` with its body: the code and the
+#: number) and each answer (the number).
+REDACTED_MARKERS = (
+    "X-TC-Action: SendSms",
+    "X-TC-Action: PullSmsSendStatusByPhoneNumber",
+    "SendStatusSet",
+    "PullSmsSendStatusSet",
+    "PhoneNumber",
+)
 
-class _RedactPhoneTraffic(logging.Filter):
-    """Drop the SDK's debug records of calls that carry a code or a phone number.
-
-    The SDK logs each request (``SendRequest: ...`` with its body: the code and
-    the number) and each answer (the number) at DEBUG.
-    """
-
-    MARKERS = (
-        "X-TC-Action: SendSms",
-        "X-TC-Action: PullSmsSendStatusByPhoneNumber",
-        "SendStatusSet",
-        "PullSmsSendStatusSet",
-        "PhoneNumber",
-    )
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a record we cannot render cannot leak either
-            return True
-        return not any(marker in text for marker in self.MARKERS)
+MODULES = {
+    "credential": "tencentcloud.common.credential",
+    "exception": "tencentcloud.common.exception.tencent_cloud_sdk_exception",
+    "client_profile": "tencentcloud.common.profile.client_profile",
+    "http_profile": "tencentcloud.common.profile.http_profile",
+    "sms_client": "tencentcloud.sms.v20210111.sms_client",
+    "models": "tencentcloud.sms.v20210111.models",
+}
 
 
 def import_sdk() -> dict[str, ModuleType]:
     """Import the SDK on first use so the app works without the optional dependency."""
-    try:
-        modules = {
-            "credential": importlib.import_module("tencentcloud.common.credential"),
-            "exception": importlib.import_module(
-                "tencentcloud.common.exception.tencent_cloud_sdk_exception"
-            ),
-            "client_profile": importlib.import_module("tencentcloud.common.profile.client_profile"),
-            "http_profile": importlib.import_module("tencentcloud.common.profile.http_profile"),
-            "sms_client": importlib.import_module("tencentcloud.sms.v20210111.sms_client"),
-            "models": importlib.import_module("tencentcloud.sms.v20210111.models"),
-        }
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"The Tencent Cloud SMS backend needs the Tencent Cloud SDK; "
-            f'install it with: pip install "{PIP_EXTRA}"'
-        ) from exc
-    sdk_logger = logging.getLogger(SDK_LOGGER_NAME)
-    if not any(isinstance(f, _RedactPhoneTraffic) for f in sdk_logger.filters):
-        sdk_logger.addFilter(_RedactPhoneTraffic())
+    modules = import_modules(
+        MODULES,
+        needs="The Tencent Cloud SMS backend needs the Tencent Cloud SDK",
+        pip_extra=PIP_EXTRA,
+    )
+    redact_sdk_loggers([SDK_LOGGER_NAME], REDACTED_MARKERS)
     return modules
 
 
@@ -177,17 +154,10 @@ def check_region(region: Any) -> str:
 
 def timeouts(total: Any) -> tuple[float, float]:
     """``TIMEOUT`` (seconds for one API call) -> ``(connect, read)`` for ``requests``."""
-    if isinstance(total, bool) or not isinstance(total, int | float) or total <= 0:
-        raise ImproperlyConfigured(
-            f'TENCENT_SMS["TIMEOUT"] must be a positive number of seconds, not {total!r}'
-        )
-    connect = min(CONNECT_TIMEOUT_MAX, total / 2)
-    return connect, total - connect
+    return split_timeout(total, "TENCENT_SMS")
 
 
 # --- credentials ---------------------------------------------------------------------------
-
-CREDENTIAL_MODES = ("static", "default")
 
 
 def credential_mode(config: dict[str, Any]) -> str:
@@ -231,14 +201,14 @@ def make_credential(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
 
 # --- one client per process ---------------------------------------------------------------
 
-_clients: dict[tuple[Any, ...], Any] = {}
-_lock = threading.Lock()
+CLIENTS = ClientCache()
+#: Drop every cached client (settings changed; tests that change the environment).
+forget_clients = CLIENTS.forget
 
 
 def client_key(config: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two clients different, and this process's id."""
+    """What makes two clients different (:class:`ClientCache` adds the process id)."""
     return (
-        os.getpid(),
         config.get("CREDENTIALS"),
         config.get("SECRET_ID"),
         config.get("SECRET_KEY"),
@@ -254,38 +224,21 @@ def get_client(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
     Raises ``ImproperlyConfigured`` for a bad region, endpoint or timeout and
     the SDK's exception when credentials cannot be had; neither is cached.
     """
-    key = client_key(config)
-    client = _clients.get(key)
-    if client is not None:
-        return client
-    with _lock:
-        client = _clients.get(key)
-        if client is not None:
-            return client
-        region = check_region(config.get("REGION"))
-        endpoint = resolve_endpoint(config.get("ENDPOINT"), region)
-        http_profile = sdk["http_profile"].HttpProfile(
-            protocol=endpoint.scheme,
-            endpoint=endpoint.host,
-            reqMethod="POST",
-            reqTimeout=timeouts(config.get("TIMEOUT")),
-            keepAlive=True,
-        )
-        # en-US so the error messages that end up in the token log are English.
-        profile = sdk["client_profile"].ClientProfile(httpProfile=http_profile, language="en-US")
-        credential = make_credential(config, sdk)
-        client = sdk["sms_client"].SmsClient(credential, region, profile)
-        pid = key[0]
-        for stale in [k for k in _clients if k[0] != pid]:  # inherited from the parent
-            del _clients[stale]
-        _clients[key] = client
-        return client
+    return CLIENTS.get(client_key(config), lambda: build_client(config, sdk))
 
 
-def forget_clients(**kwargs: Any) -> None:
-    """Drop every cached client (settings changed; tests that change the environment)."""
-    with _lock:
-        _clients.clear()
-
-
-setting_changed.connect(forget_clients)
+def build_client(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
+    """A new ``SmsClient`` for ``config``."""
+    region = check_region(config.get("REGION"))
+    endpoint = resolve_endpoint(config.get("ENDPOINT"), region)
+    http_profile = sdk["http_profile"].HttpProfile(
+        protocol=endpoint.scheme,
+        endpoint=endpoint.host,
+        reqMethod="POST",
+        reqTimeout=timeouts(config.get("TIMEOUT")),
+        keepAlive=True,
+    )
+    # en-US so the error messages that end up in the token log are English.
+    profile = sdk["client_profile"].ClientProfile(httpProfile=http_profile, language="en-US")
+    credential = make_credential(config, sdk)
+    return sdk["sms_client"].SmsClient(credential, region, profile)

@@ -20,7 +20,8 @@ from ...base import (
     Receipt,
     TransientDeliveryError,
 )
-from ...settings import backend_setting
+from ...settings import read_settings
+from .. import checks_support
 from ..base import BaseSMSBackend
 from . import checks, receipts, sdk
 from .conf import DEFAULTS, SETTINGS_KEY
@@ -72,10 +73,7 @@ class SMSBackend(BaseSMSBackend):
     receives_receipts = True
 
     def __init__(self, **kwargs: Any) -> None:
-        self.config: dict[str, Any] = {
-            key: backend_setting(key.lower(), backend=self, kwargs=kwargs, default=default)
-            for key, default in DEFAULTS.items()
-        }
+        self.config: dict[str, Any] = read_settings(self, kwargs, DEFAULTS)
         super().__init__(**kwargs)
         self._sdk = sdk.import_sdk()
         # Settings no message can be sent with fail here, once, not per message.
@@ -93,7 +91,7 @@ class SMSBackend(BaseSMSBackend):
 
     def worst_case_seconds(self) -> float | None:
         """One call, whose ``TIMEOUT`` counts once to connect and once to read."""
-        return 2 * float(self.config.get("TIMEOUT") or 0) or None
+        return checks_support.worst_case_seconds(self.config.get("TIMEOUT"), 2)
 
     def describe(self) -> str:
         sender = self.config.get("MESSAGING_SERVICE_SID") or self.config.get("FROM_NUMBER")

@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 from django.core import checks
 
-from ....conf import DELIVERY_TASK_SOFT_TIME_LIMIT
-from ...loading import configured_backends
 from ...settings import settings_section
+from .. import checks_support
 from . import sdk
 from .conf import DEFAULTS, SETTINGS_KEY
 
@@ -53,7 +52,7 @@ STRING_KEYS = (
 
 def backend_configured() -> bool:
     """Whether this backend (or a subclass) is one of the site's backends, told by its key."""
-    return any(cls.settings_key == SETTINGS_KEY for cls in configured_backends())
+    return checks_support.backend_configured(SETTINGS_KEY)
 
 
 def check_twilio_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -68,7 +67,7 @@ def run() -> list[checks.CheckMessage]:
     section = settings_section(SETTINGS_KEY)
     if not isinstance(section, dict):
         return [checks.Error(f"{WHERE} must be a dict.", hint=HINT, id="ciam_otp.E127")]
-    conf = {**DEFAULTS, **section}
+    conf = checks_support.merged_section(SETTINGS_KEY, DEFAULTS)
     messages: list[checks.CheckMessage] = []
     try:
         sdk.import_sdk()
@@ -88,10 +87,7 @@ def run() -> list[checks.CheckMessage]:
 
 def _shape_problems(section: dict[str, Any], conf: dict[str, Any]) -> list[str]:
     """E127: unknown keys and values of the wrong kind."""
-    problems: list[str] = []
-    unknown = sorted(map(str, set(section) - set(DEFAULTS)))
-    if unknown:
-        problems.append(f"unknown keys {', '.join(unknown)}")
+    problems = checks_support.unknown_keys(section, DEFAULTS)
     for key in STRING_KEYS:
         if conf[key] is not None and not isinstance(conf[key], str):
             problems.append(f"{key} must be a string or None, not {type(conf[key]).__name__}")
@@ -263,36 +259,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _soft_time_limit() -> float | None:
-    """The delivery task's soft time limit as Celery runs it (``task_annotations`` included).
-
-    Looked up by name in Celery's registry, not imported: ``tasks`` imports
-    ``delivery``, which loads this backend. Before the task is registered, its default.
-    """
-    from celery import current_app
-
-    task = current_app.tasks.get("django_ciam_otp.deliver_otp")
-    limit = getattr(task, "soft_time_limit", None) if task else DELIVERY_TASK_SOFT_TIME_LIMIT
-    return float(limit) if limit else None
-
-
 def _time_budget(timeout: Any) -> list[checks.CheckMessage]:
     """W123: a slow answer must time out before Celery's soft time limit cuts the task off."""
     try:
         seconds = sdk.check_timeout(timeout)
     except Exception:  # noqa: BLE001 - E127 says so
         return []
-    limit = _soft_time_limit()
     worst = 2 * seconds  # connecting, then waiting for the answer, each up to TIMEOUT
-    if limit is None or worst < limit - 1:
-        return []
-    return [
-        checks.Warning(
-            f'{WHERE}["TIMEOUT"] = {timeout}: one send can take {worst:g} s (connecting and '
-            f"waiting for the answer, {timeout} s each), not below the delivery task's soft "
-            f"time limit ({limit:g} s) less a second, so a slow answer is cut off by Celery "
-            "instead of timing out.",
-            hint=f"Use a TIMEOUT below {(limit - 1) / 2:g} s.",
-            id="ciam_otp.W123",
-        )
-    ]
+    return checks_support.time_budget(
+        WHERE,
+        timeout,
+        worst=worst,
+        calls=2,
+        check_id="ciam_otp.W123",
+        spent=f"one send can take {worst:g} s (connecting and waiting for the answer, "
+        f"{timeout} s each)",
+    )

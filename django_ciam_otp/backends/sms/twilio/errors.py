@@ -26,9 +26,6 @@ and this one is not stopped for everyone on a guess); no HTTP answer at all: T.
 
 from __future__ import annotations
 
-import phonenumbers
-
-from ....crypto import mask_recipient
 from ...base import (
     BackendMisconfigured,
     DeliveryError,
@@ -37,6 +34,7 @@ from ...base import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from ..sdk_support import scrub as shared_scrub
 
 T, P, N, M = (
     TransientDeliveryError,
@@ -172,18 +170,7 @@ def scrub(text: str, message: OTPMessage) -> str:
     a valid phone number"), so they are scrubbed before they reach a log or the
     token's failure reason.
     """
-    masked = mask_recipient(message.recipient)
-    forms = {message.recipient, message.recipient.lstrip("+")}
-    try:
-        forms.add(str(phonenumbers.parse(message.recipient).national_number))
-    except phonenumbers.NumberParseException:
-        pass  # the other spellings are still scrubbed
-    for form in sorted(forms, key=len, reverse=True):
-        if len(form) >= 5:
-            text = text.replace(form, masked)
-    if message.code:
-        text = text.replace(message.code, "[code]")
-    return " ".join(text.split())
+    return " ".join(shared_scrub(text, message).split())
 
 
 def docs_url(code: int | str | None) -> str:

@@ -24,33 +24,31 @@ Things the SDK does that a caller must know:
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import os
 import threading
 from email.utils import parsedate_to_datetime
 from types import ModuleType
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
+
+from ..sdk_support import ClientCache, import_modules
 
 PIP_EXTRA = "django-ciam-otp[twilio]"
 
 
+MODULES = {
+    "rest": "twilio.rest",
+    "http_client": "twilio.http.http_client",
+    "exceptions": "twilio.base.exceptions",
+    "request_validator": "twilio.request_validator",
+}
+
+
 def import_sdk() -> dict[str, ModuleType]:
     """The SDK's modules; ``ImproperlyConfigured`` naming the pip extra when it is missing."""
-    try:
-        return {
-            "rest": importlib.import_module("twilio.rest"),
-            "http_client": importlib.import_module("twilio.http.http_client"),
-            "exceptions": importlib.import_module("twilio.base.exceptions"),
-            "request_validator": importlib.import_module("twilio.request_validator"),
-        }
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            "The Twilio SMS backend needs Twilio's Python SDK; "
-            f'install it with: pip install "{PIP_EXTRA}"'
-        ) from exc
+    return import_modules(
+        MODULES, needs="The Twilio SMS backend needs Twilio's Python SDK", pip_extra=PIP_EXTRA
+    )
 
 
 def check_timeout(value: Any) -> float:
@@ -102,8 +100,9 @@ def last_retry_after(now: dt.datetime | None = None) -> float | None:
 
 # --- one client per process ----------------------------------------------------------------
 
-_clients: dict[tuple[Any, ...], Any] = {}
-_lock = threading.Lock()
+CLIENTS = ClientCache()
+#: Drop every cached client (settings changed; tests).
+forget_clients = CLIENTS.forget
 
 
 def credentials(config: dict[str, Any]) -> tuple[str, str]:
@@ -129,9 +128,8 @@ def credentials(config: dict[str, Any]) -> tuple[str, str]:
 
 
 def client_key(config: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two clients different, and this process's id."""
+    """What makes two clients different (:class:`ClientCache` adds the process id)."""
     return (
-        os.getpid(),
         config.get("ACCOUNT_SID"),
         config.get("AUTH_TOKEN"),
         config.get("API_KEY_SID"),
@@ -149,43 +147,26 @@ def get_client(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
     TLS connection in it) is reused from one message to the next; a forked
     worker drops the ones it inherited.
     """
-    key = client_key(config)
-    client = _clients.get(key)
-    if client is not None:
-        return client
-    with _lock:
-        client = _clients.get(key)
-        if client is not None:
-            return client
-        username, password = credentials(config)
-        http_client = sdk["http_client"].TwilioHttpClient(
-            timeout=check_timeout(config.get("TIMEOUT")),
-            request_hooks={"response": [_note_retry_after]},
-        )
-        region, edge = config.get("REGION") or "", config.get("EDGE") or ""
-        client = sdk["rest"].Client(
-            username,
-            password,
-            account_sid=str(config["ACCOUNT_SID"]),
-            region=region or None,
-            edge=edge or None,
-            http_client=http_client,
-            # Not os.environ: see the module's docstring. Non-empty, or the SDK
-            # would fall back to os.environ after all.
-            environment={"TWILIO_REGION": region, "TWILIO_EDGE": edge},
-            user_agent_extensions=["django-ciam-otp"],
-        )
-        pid = key[0]
-        for stale in [k for k in _clients if k[0] != pid]:  # inherited from the parent
-            del _clients[stale]
-        _clients[key] = client
-        return client
+    return CLIENTS.get(client_key(config), lambda: build_client(config, sdk))
 
 
-def forget_clients(**kwargs: Any) -> None:
-    """Drop every cached client (settings changed; tests)."""
-    with _lock:
-        _clients.clear()
-
-
-setting_changed.connect(forget_clients)
+def build_client(config: dict[str, Any], sdk: dict[str, ModuleType]) -> Any:
+    """A new ``twilio.rest.Client`` for ``config``, reading nothing from the environment."""
+    username, password = credentials(config)
+    http_client = sdk["http_client"].TwilioHttpClient(
+        timeout=check_timeout(config.get("TIMEOUT")),
+        request_hooks={"response": [_note_retry_after]},
+    )
+    region, edge = config.get("REGION") or "", config.get("EDGE") or ""
+    return sdk["rest"].Client(
+        username,
+        password,
+        account_sid=str(config["ACCOUNT_SID"]),
+        region=region or None,
+        edge=edge or None,
+        http_client=http_client,
+        # Not os.environ: see the module's docstring. Non-empty, or the SDK
+        # would fall back to os.environ after all.
+        environment={"TWILIO_REGION": region, "TWILIO_EDGE": edge},
+        user_agent_extensions=["django-ciam-otp"],
+    )
