@@ -263,7 +263,15 @@ class Server:
 
 
 def sms_code(message: str) -> str | None:
-    """The code in a console SMS backend's message: ``To:``, ``Message-ID:``, blank, text."""
+    """The code in a console SMS backend's message: ``To:``, ``Message-ID:``, blank, text.
+
+    The text starts after the blank line that follows ``To:``: the first chunk of
+    runserver's output also holds its banner, whose blank lines come earlier, and
+    splitting there took the ``Message-ID`` line (a UUID, which can hold six
+    digits in a row) for the text: a wrong code, now and then.
+    """
+    start = re.search(r"^To: ", message, flags=re.MULTILINE)
+    message = message[start.start() :] if start else message
     text = message.split("\n\n", 1)[-1]
     found = re.search(r"(?<!\d)\d{6}(?!\d)", text)
     return found.group(0) if found else None
