@@ -29,6 +29,11 @@ from ..conf import SETTINGS_NAME, otp_settings
 from .base import BaseBackend
 
 
+@functools.cache
+def _imported(path: str) -> Any:
+    return import_string(path)
+
+
 @dataclass(frozen=True)
 class BackendEntry:
     """One configured SMS backend: its name, class path and keyword arguments."""
@@ -38,7 +43,8 @@ class BackendEntry:
     options: dict[str, Any] = field(default_factory=dict)
 
     def backend_class(self) -> type[BaseBackend]:
-        cls: type[BaseBackend] = import_string(self.path)
+        """The class, imported once per settings (a delivery builds a backend every time)."""
+        cls: type[BaseBackend] = _imported(self.path)
         return cls
 
     def build(self) -> BaseBackend:
@@ -180,6 +186,7 @@ def forget(**kwargs: Any) -> None:
     """Read the lists anew (settings changed)."""
     sms_backends.cache_clear()
     routes.cache_clear()
+    _imported.cache_clear()
 
 
 setting_changed.connect(forget)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -202,3 +204,36 @@ def scrub(text: str, message: OTPMessage, *, significant: bool = False) -> str:
     if message.code:
         text = text.replace(message.code, "[code]")
     return text
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+#: A host name, optionally with a port (tests point backends at a local fake).
+HOST_FORMAT = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    scheme: str
+    host: str
+
+
+def parse_endpoint(endpoint: str, settings_key: str, expected: str) -> Endpoint:
+    """A host name (reached over HTTPS) or an ``http(s)://`` URL -> scheme and host.
+
+    ``ImproperlyConfigured`` otherwise, naming ``CIAM_OTP[settings_key]["ENDPOINT"]``
+    and ``expected`` (what the backend accepts). A bare word is a misspelt name,
+    not a host: host names have a dot.
+    """
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        scheme, rest = "https", endpoint
+    scheme = scheme.lower()
+    host = rest.rstrip("/")
+    if scheme not in ("http", "https"):
+        raise ImproperlyConfigured(f"{settings_key} ENDPOINT has an unknown scheme: {endpoint!r}")
+    if not host or not HOST_FORMAT.match(host) or (not sep and "." not in host):
+        raise ImproperlyConfigured(
+            f'{settings_key}["ENDPOINT"] = {endpoint!r} is neither {expected} nor an http(s) URL'
+        )
+    return Endpoint(scheme, host)

@@ -22,14 +22,20 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ..sdk_support import ClientCache, import_modules, redact_sdk_loggers, split_timeout
+from ..sdk_support import (
+    ClientCache,
+    Endpoint,
+    import_modules,
+    parse_endpoint,
+    redact_sdk_loggers,
+    split_timeout,
+)
 
 PIP_EXTRA = "django-ciam-otp[aliyun]"
 #: ``darabonba/core.py``: ``logging.getLogger('darabonba-core')``, which logs the
@@ -38,8 +44,6 @@ PIP_EXTRA = "django-ciam-otp[aliyun]"
 SDK_LOGGER_NAME = "darabonba-core"
 
 REGION_FORMAT = re.compile(r"^[a-z]{2,}-[a-z0-9]+(?:-[a-z0-9]+)*$")
-HOST_FORMAT = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
-
 
 #: What the SDK's DEBUG records of calls carrying a code or a phone number hold.
 REDACTED_MARKERS = ("SendSms", "QuerySendDetails", "PhoneNumber", "TemplateParam")
@@ -70,12 +74,6 @@ def import_sdk() -> dict[str, ModuleType]:
 # --- endpoint, region, timeouts ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    scheme: str
-    host: str
-
-
 def resolve_endpoint(endpoint: Any) -> Endpoint | None:
     """``ENDPOINT`` -> scheme and host (``None``: the SDK's endpoint for ``REGION``).
 
@@ -86,20 +84,7 @@ def resolve_endpoint(endpoint: Any) -> Endpoint | None:
         return None
     if not isinstance(endpoint, str):
         raise ImproperlyConfigured(f'ALIYUN_SMS["ENDPOINT"] must be a string, not {endpoint!r}')
-    scheme, sep, rest = endpoint.partition("://")
-    if not sep:
-        scheme, rest = "https", endpoint
-    scheme = scheme.lower()
-    host = rest.rstrip("/")
-    if scheme not in ("http", "https"):
-        raise ImproperlyConfigured(f"ALIYUN_SMS ENDPOINT has an unknown scheme: {endpoint!r}")
-    # A bare word is a misspelt name, not a host: host names have a dot.
-    if not host or not HOST_FORMAT.match(host) or (not sep and "." not in host):
-        raise ImproperlyConfigured(
-            f'ALIYUN_SMS["ENDPOINT"] = {endpoint!r} is neither a host name '
-            '("dysmsapi.aliyuncs.com") nor an http(s) URL'
-        )
-    return Endpoint(scheme, host)
+    return parse_endpoint(endpoint, "ALIYUN_SMS", 'a host name ("dysmsapi.aliyuncs.com")')
 
 
 def check_region(region: Any) -> str:

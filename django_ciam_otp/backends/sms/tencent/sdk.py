@@ -17,14 +17,20 @@ which interrupts anything longer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ..sdk_support import ClientCache, import_modules, redact_sdk_loggers, split_timeout
+from ..sdk_support import (
+    ClientCache,
+    Endpoint,
+    import_modules,
+    parse_endpoint,
+    redact_sdk_loggers,
+    split_timeout,
+)
 
 PIP_EXTRA = "django-ciam-otp[tencent]"
 SDK_LOGGER_NAME = "tencentcloud_sdk_common"  # tencentcloud.common.abstract_client.LOGGER_NAME
@@ -61,8 +67,6 @@ ACCESS_REGIONS = frozenset(
 #: international site https://www.tencentcloud.com/document/api/382/40466.
 SMS_REGIONS = frozenset({"ap-beijing", "ap-guangzhou", "ap-nanjing", "ap-singapore"})
 REGION_FORMAT = re.compile(r"^[a-z]{2}-[a-z]+(?:-[a-z0-9]+)*$")
-HOST_FORMAT = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?$")
-
 
 #: What the SDK's DEBUG records of calls carrying a code or a phone number hold:
 #: it logs each request (``SendRequest: ...`` with its body: the code and the
@@ -99,12 +103,6 @@ def import_sdk() -> dict[str, ModuleType]:
 # --- endpoint, region, timeouts ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    scheme: str
-    host: str
-
-
 def resolve_endpoint(endpoint: Any, region: Any) -> Endpoint:
     """``ENDPOINT`` -> scheme and host; raise ``ImproperlyConfigured`` for a bad value.
 
@@ -124,20 +122,9 @@ def resolve_endpoint(endpoint: Any, region: Any) -> Endpoint:
                 'TENCENT_SMS["ENDPOINT"] is "regional" but REGION is not a region name'
             )
         return Endpoint("https", f"sms.{region}.tencentcloudapi.com")
-    scheme, sep, rest = endpoint.partition("://")
-    if not sep:
-        scheme, rest = "https", endpoint
-    scheme = scheme.lower()
-    host = rest.rstrip("/")
-    if scheme not in ("http", "https"):
-        raise ImproperlyConfigured(f"TENCENT_SMS ENDPOINT has an unknown scheme: {endpoint!r}")
-    # A bare word is a misspelt name ("intl"), not a host: host names have a dot.
-    if not host or not HOST_FORMAT.match(host) or (not sep and "." not in host):
-        raise ImproperlyConfigured(
-            f'TENCENT_SMS["ENDPOINT"] = {endpoint!r} is neither "mainland", "international", '
-            '"regional", a host name nor an http(s) URL'
-        )
-    return Endpoint(scheme, host)
+    return parse_endpoint(
+        endpoint, "TENCENT_SMS", '"mainland", "international", "regional", a host name'
+    )
 
 
 def check_region(region: Any) -> str:
