@@ -122,6 +122,7 @@ def _check_numbers() -> list[checks.CheckMessage]:
         "RECIPIENT_LOCKOUT_SECONDS": (1, 30 * 86400),
         "DELIVERY_MAX_RETRIES": (0, 20),
         "DELIVERY_CLAIM_LEASE": (1, 3600),
+        "DELIVERY_BATCH_SIZE": (1, 1000),
         "BACKEND_PAUSE_SECONDS": (1, 86400),
         "LOOKUP_CACHE_SECONDS": (0, 300),
     }

@@ -224,6 +224,9 @@ DEFAULTS: dict[str, Any] = {
     # least the delivery task's hard time limit (20 s), so the first run is
     # surely over.
     "DELIVERY_CLAIM_LEASE": 25,
+    # How many queued deliveries one run of the batch task claims at a time
+    # (Celery delivery outside a caller's transaction; see delivery.deliver_due).
+    "DELIVERY_BATCH_SIZE": 50,
     # --- observability -------------------------------------------------------
     # Prometheus metrics (sends, refusals, deliveries, receipts, verifications,
     # latencies, quotas): recorded when prometheus-client is installed. False: off.

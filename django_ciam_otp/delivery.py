@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,10 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 20.0
+
+
+#: Publishes a retry's own task in ``countdown`` seconds; whether it could (``outbox``).
+HandOver = Callable[[float], bool]
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def _deliver(token_id: int, envelope: str, attempt: int) -> RetryLater | None:
     )
     if token is not None and payload is not None:
         if payload.get("h") != token.token_hash[:16]:
-            _mark_failed(token, "envelope could not be opened (hash key changed?)")
+            mark_failed(token, "envelope could not be opened (hash key changed?)")
             return None
         return _send(token, payload, attempt, now)
     return _deliver_unclaimed(token_id, payload, attempt, now, lease)
@@ -115,7 +120,7 @@ def deliver_now(token_id: int, envelope: str) -> None:
         if outcome.countdown > BACKOFF_CAP:
             token = OTPToken.objects.filter(pk=token_id).first()
             if token is not None:
-                _mark_failed(
+                mark_failed(
                     token,
                     f"gave up: the provider asks to wait {outcome.countdown:.0f} s, "
                     "which delivery in this process cannot (use Celery)",
@@ -150,7 +155,7 @@ def _deliver_unclaimed(
         Quota.objects.give_back(token)
         return None
     if payload is None or payload.get("h") != token.token_hash[:16]:
-        _mark_failed(token, "envelope could not be opened (hash key changed?)")
+        mark_failed(token, "envelope could not be opened (hash key changed?)")
         return None
 
     if not OTPToken.objects.claim_read(token.pk, now=now, lease=lease):
@@ -183,6 +188,28 @@ def _send(
 ) -> RetryLater | None:
     """Offer the message to its route's backends (``failover.py``) for a token this run
     has claimed; record the outcome."""
+    offered = offer_token(token, payload, attempt)
+    if offered.result is not failover.Result.SENT:
+        return settle_unsent(token, offered, attempt, claimed_at)
+    accepted = offered.accepted or Accepted("")
+    if not OTPToken.objects.mark_sent(
+        token.pk,
+        message_id=accepted.message_id,
+        fee=accepted.fee,
+        region=accepted.region or "",
+        backend=offered.backend,
+        claimed_at=claimed_at,
+    ):
+        report_outlived_claim(token, offered.backend)
+        return None
+    record_delivered(token, offered.backend)
+    return None
+
+
+def offer_token(
+    token: OTPToken, payload: dict[str, Any], attempt: int, *, elapsed: float = 0.0
+) -> failover.Offer:
+    """The token's message, offered along its route; ``elapsed``: of the task's time, used."""
     message = OTPMessage(
         channel=token.channel,
         recipient=payload["r"],
@@ -196,50 +223,58 @@ def _send(
     )
     # A queued token's delivery_backend is where its retry starts (failover.Offer.resume).
     offered = failover.offer(
-        message, report_failure=_report_first_failure, start=token.delivery_backend
+        message,
+        report_failure=_report_first_failure,
+        start=token.delivery_backend,
+        elapsed=elapsed,
     )
     for moved_on in offered.tries[:-1]:  # each backend the message left for the next
         metrics.delivery(moved_on.name, token.channel, "failover")
+    return offered
+
+
+def settle_unsent(
+    token: OTPToken,
+    offered: failover.Offer,
+    attempt: int,
+    claimed_at: dt.datetime,
+    *,
+    hand_over: HandOver | None = None,
+) -> RetryLater | None:
+    """No backend took the message: failed for good, or a retry later."""
     if offered.result is failover.Result.FAILED:
-        _mark_failed(token, offered.reason, backend=offered.backend)
+        mark_failed(token, offered.reason, backend=offered.backend)
         return None
-    if offered.result is failover.Result.RETRY:
-        return _retry_or_fail(
-            token,
-            offered.reason,
-            attempt,
-            code=offered.code,
-            at_least=offered.retry_after,
-            backend=offered.backend,
-            resume=offered.resume,
-            claimed_at=claimed_at,
-        )
-    accepted = offered.accepted or Accepted("")
-    if not OTPToken.objects.mark_sent(
-        token.pk,
-        message_id=accepted.message_id,
-        fee=accepted.fee,
-        region=accepted.region or "",
+    return _retry_or_fail(
+        token,
+        offered.reason,
+        attempt,
+        code=offered.code,
+        at_least=offered.retry_after,
         backend=offered.backend,
+        resume=offered.resume,
         claimed_at=claimed_at,
-    ):
-        logger.error(
-            "OTP delivery for token %s outlived its claim (DELIVERY_CLAIM_LEASE): sent through "
-            "%s, but another run holds the token now; its outcome stands",
-            token.pk,
-            offered.backend,
-        )
-        return None
-    latency = (timezone.now() - token.created_at).total_seconds()
-    metrics.delivery(offered.backend, token.channel, "sent", latency)
-    tracing.annotate_current(backend=offered.backend, channel=token.channel, outcome="sent")
-    logger.info(
-        "OTP delivered: token %s to %s through %s",
-        token.pk,
-        token.recipient_masked,
-        offered.backend,
+        hand_over=hand_over,
     )
-    return None
+
+
+def report_outlived_claim(token: OTPToken, backend: str) -> None:
+    logger.error(
+        "OTP delivery for token %s outlived its claim (DELIVERY_CLAIM_LEASE): sent through "
+        "%s, but another run holds the token now; its outcome stands",
+        token.pk,
+        backend,
+    )
+
+
+def record_delivered(token: OTPToken, backend: str) -> None:
+    """A recorded send: its metrics, its span and its log line."""
+    latency = (timezone.now() - token.created_at).total_seconds()
+    metrics.delivery(backend, token.channel, "sent", latency)
+    tracing.annotate_current(backend=backend, channel=token.channel, outcome="sent")
+    logger.info(
+        "OTP delivered: token %s to %s through %s", token.pk, token.recipient_masked, backend
+    )
 
 
 def _claimed_elsewhere(token_id: int, now: dt.datetime, lease: dt.timedelta) -> RetryLater | None:
@@ -305,25 +340,35 @@ def _retry_or_fail(
     backend: str = "",
     resume: str = "",
     claimed_at: dt.datetime | None = None,
+    hand_over: HandOver | None = None,
 ) -> RetryLater | None:
     """Retry with backoff, not before ``at_least`` seconds (the provider's own window).
 
     ``backend``: the last one tried; ``resume``: where the retry starts ("": the route's first).
+    ``hand_over``: for an outbox token, publishes the retry's own task *before* the token is
+    requeued (a run that dies in between leaves a task, not a lost code); if it cannot, the
+    token stays in the outbox with its envelope, for the next run.
     """
     countdown = max(backoff(attempt), at_least or 0.0)
     left = (token.code_expires_at - timezone.now()).total_seconds()
     if attempt >= otp_settings.DELIVERY_MAX_RETRIES or countdown >= left - 1:
-        _mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}", backend=backend)
+        mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}", backend=backend)
         return None
+    in_outbox = hand_over is not None and not hand_over(countdown)
     OTPToken.objects.requeue_for_retry(
-        token, reason=reason, code=code, backend=resume, claimed_at=claimed_at
+        token,
+        reason=reason,
+        code=code,
+        backend=resume,
+        claimed_at=claimed_at,
+        keep_envelope=in_outbox,
     )
     metrics.delivery(backend, token.channel, "retry")
     logger.warning("OTP delivery for token %s will be retried: %s", token.pk, reason)
     return RetryLater(countdown)
 
 
-def _mark_failed(token: OTPToken, reason: str, *, backend: str = "") -> None:
+def mark_failed(token: OTPToken, reason: str, *, backend: str = "") -> None:
     """Failed for good: the token closes, its quota comes back, receivers hear why.
 
     Not if another run sent the message meanwhile: its code stays verifiable.

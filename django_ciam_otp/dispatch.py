@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .conf import otp_settings
 from .exceptions import TemporarilyUnavailable
@@ -62,30 +62,36 @@ def delivery_mode() -> str:
 
 
 def publish(token: OTPToken, envelope: str) -> None:
-    """Publish the delivery task; any broker trouble becomes ``TemporarilyUnavailable``.
-
-    ``argsrepr``/``kwargsrepr`` name the arguments for Celery's logs and
-    events instead of letting it ``repr()`` them on every publish: cheaper,
-    and the envelope (sealed, but still the code) stays out of the logs.
-    """
+    """Publish a delivery task of its own for ``token`` (``tasks.publish``: any broker
+    trouble becomes ``TemporarilyUnavailable``); the task expires with the code."""
     from .tasks import deliver_otp
+    from .tasks import publish as publish_task
 
-    options: dict[str, Any] = {
-        "retry": True,
-        "retry_policy": dict(otp_settings.PUBLISH_RETRY_POLICY),
-        "expires": token.code_expires_at,
-        "argsrepr": f"({token.pk}, '<sealed envelope>')",
-        "kwargsrepr": "{}",
-    }
-    if otp_settings.CELERY_QUEUE:
-        options["queue"] = otp_settings.CELERY_QUEUE
+    publish_task(
+        deliver_otp,
+        (token.pk, envelope),
+        f"({token.pk}, '<sealed envelope>')",
+        expires=token.code_expires_at,
+    )
+
+
+def wake(token: OTPToken) -> None:
+    """After an outbox token committed: make sure a run of the batch task will take it.
+
+    Publishes ``deliver_due`` only when no run is pending (``outbox.claim_wake``).
+    Broker trouble raises ``TemporarilyUnavailable`` like :func:`publish`, and
+    clears the flag so the next send tries the broker again.
+    """
+    from . import outbox, tasks
+
+    if not outbox.claim_wake():
+        return  # a pending run's last look will find this token
     try:
-        deliver_otp.apply_async(args=(token.pk, envelope), **options)
-    except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types for "broker down"
-        if deliver_otp.app.conf.task_always_eager:
-            raise  # no broker to fail: a bug in the task surfaces instead of a 503
-        logger.error("could not queue OTP delivery (token %s): %s", token.pk, type(exc).__name__)
-        raise TemporarilyUnavailable() from exc
+        # No ``expires``: a late run still delivers the codes that are still valid.
+        tasks.publish(tasks.deliver_due, (), f"(woken by token {token.pk})")
+    except TemporarilyUnavailable:
+        outbox.release_wake()
+        raise
 
 
 #: This process's delivery thread for ``DELIVERY = "inline"`` (made on first use).

@@ -110,6 +110,8 @@ class Offer:
     #: Where the retry starts: this backend's name ("" = the route's first).
     resume: str = ""
     tries: list[Try] = field(default_factory=list)
+    #: Nothing was tried: the first backend's worst case no longer fits the task's time.
+    out_of_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,25 +140,35 @@ def candidates(channel: str, recipient: str, *, start: str = "") -> list[Candida
     return usable or live[:1]
 
 
-def offer(message: OTPMessage, *, report_failure: ReportFailure, start: str = "") -> Offer:
-    """Walk the route until a backend takes ``message``; what happened (see the module)."""
+def offer(
+    message: OTPMessage, *, report_failure: ReportFailure, start: str = "", elapsed: float = 0.0
+) -> Offer:
+    """Walk the route until a backend takes ``message``; what happened (see the module).
+
+    ``elapsed``: seconds of the task's time already used (a batch's earlier
+    messages). Then even the first backend is started only if it fits; if it
+    does not, nothing is tried (``out_of_time``).
+    """
     try:
         route = candidates(message.channel, message.recipient, start=start)
     except ImproperlyConfigured as exc:  # SMS_BACKENDS / SMS_ROUTES malformed: E020, E021
         return Offer(Result.FAILED, reason=f"not sent: {exc}")
     if not route:
         return Offer(Result.FAILED, reason="not sent: every backend of its route is stopped")
-    started = time.monotonic()
+    started = time.monotonic() - elapsed
     tries: list[Try] = []
     waits: list[float | None] = []
     for candidate in route:
         sms = message.channel == "sms"
+        backend, built = _build(candidate)
+        if (tries or elapsed) and not _fits(backend, time.monotonic() - started):
+            if not tries:
+                return Offer(Result.RETRY, reason="out of time", out_of_time=True)
+            return _last(Result.RETRY, tries, waits, resume=candidate.name)
+        # After the time check: a half-open backend's one trial is claimed only to be made.
         if sms and circuit.state(candidate.name) == circuit.HALF_OPEN:
             if not circuit.claim_trial(candidate.name):
                 continue  # another delivery makes this backend's one trial
-        backend, built = _build(candidate)
-        if tries and not _fits(backend, time.monotonic() - started):
-            return _last(Result.RETRY, tries, waits, resume=candidate.name)
         attempt = _try(candidate, backend, built, message, report_failure)
         tries.append(attempt)
         if attempt.outcome == "sent":

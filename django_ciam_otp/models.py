@@ -280,6 +280,10 @@ class OTPToken(models.Model):
     language = models.CharField(_("language"), max_length=16, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     delivery_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: The sealed message (code and address, ``crypto.seal``) while the token waits in the
+    #: outbox for a batch delivery (``delivery.deliver_due``); emptied by the statement that
+    #: records the outcome, or when the delivery moves to a task of its own (a retry).
+    delivery_envelope = models.TextField(blank=True, default="", editable=False)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     #: When the delivery receipt came (``delivered`` or ``undelivered``).
     receipt_at = models.DateTimeField(_("receipt"), null=True, blank=True)
@@ -306,6 +310,12 @@ class OTPToken(models.Model):
                 fields=["provider_message_id"],
                 condition=~Q(provider_message_id=""),
                 name="ciam_otp_token_message_idx",
+            ),
+            # The outbox: the few tokens whose sealed message waits for a batch delivery.
+            models.Index(
+                fields=["id"],
+                condition=~Q(delivery_envelope=""),
+                name="ciam_otp_token_outbox_idx",
             ),
         ]
 

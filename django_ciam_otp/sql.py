@@ -112,9 +112,62 @@ def delivery_sent(alias: str, model: type[Model]) -> str:
         f"SET {col['delivery_status']} = %s, {col['provider_message_id']} = %s, "
         f"{col['fee']} = %s, {col['billed_region']} = %s, {col['delivery_backend']} = %s, "
         f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
-        f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', {col['sent_at']} = %s "
+        f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', "
+        f"{col['delivery_envelope']} = '', {col['sent_at']} = %s "
         f"WHERE {col['id']} = %s AND {col['delivery_status']} = %s "
         f"AND {col['delivery_started_at']} = %s"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def delivery_claim_due(alias: str, model: type[Model], fields: tuple[str, ...]) -> str:
+    """Claim up to a limit of the outbox's deliverable tokens, oldest first, returning ``fields``.
+
+    The outbox is the tokens with a sealed message (``delivery_envelope``), read
+    through its partial index. PostgreSQL skips rows another run is claiming
+    (``FOR UPDATE SKIP LOCKED``), so concurrent runs take disjoint batches;
+    SQLite has one writer at a time anyway. Parameters: the claimed delivery
+    status, the claim time, the pending status, now, the queued status, the
+    claimed status, the lease cut-off and the limit.
+    """
+    conn = connections[alias]
+    col = _columns(alias, model)
+    table = conn.ops.quote_name(model._meta.db_table)
+    lock = " FOR UPDATE SKIP LOCKED" if conn.features.has_select_for_update_skip_locked else ""
+    return (
+        f"UPDATE {table} "  # noqa: S608
+        f"SET {col['delivery_status']} = %s, {col['delivery_started_at']} = %s "
+        f"WHERE {col['id']} IN (SELECT {col['id']} FROM {table} "
+        f"WHERE {col['delivery_envelope']} <> '' AND {col['status']} = %s "
+        f"AND {col['code_expires_at']} > %s AND ({col['delivery_status']} = %s "
+        f"OR ({col['delivery_status']} = %s AND {col['delivery_started_at']} < %s)) "
+        f"ORDER BY {col['id']} LIMIT %s{lock}) "
+        f"RETURNING {', '.join(col[name] for name in fields)}"
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def delivery_sent_many(alias: str, model: type[Model], count: int) -> str:
+    """Record ``count`` accepted messages of one claim in one statement (PostgreSQL).
+
+    As :func:`delivery_sent` for each row of a ``VALUES`` list of (pk, message
+    id, fee, region, backend), 5 parameters a row, then: the sent status, the
+    time sent, the claimed status and the claim time. Returns the pks recorded.
+    """
+    col = _columns(alias, model)
+    table = connections[alias].ops.quote_name(model._meta.db_table)
+    rows = ", ".join(["(%s::bigint, %s::text, %s::integer, %s::text, %s::text)"] * count)
+    return (
+        f"UPDATE {table} SET {col['delivery_status']} = %s, "  # noqa: S608
+        f"{col['provider_message_id']} = v.message_id, {col['fee']} = v.fee, "
+        f"{col['billed_region']} = v.region, {col['delivery_backend']} = v.backend, "
+        f"{col['delivery_attempts']} = {col['delivery_attempts']} + 1, "
+        f"{col['delivery_error']} = '', {col['delivery_error_code']} = '', "
+        f"{col['delivery_envelope']} = '', {col['sent_at']} = %s "
+        f"FROM (VALUES {rows}) AS v(id, message_id, fee, region, backend) "
+        f"WHERE {table}.{col['id']} = v.id AND {table}.{col['delivery_status']} = %s "
+        f"AND {table}.{col['delivery_started_at']} = %s "
+        f"RETURNING {table}.{col['id']}"
     )
 
 

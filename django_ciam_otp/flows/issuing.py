@@ -102,6 +102,7 @@ def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) ->
         if counted:
             consumed = quotas.consume_quota(client, token.channel, count=1 if deliver else 0)
             token.quota_consumed = consumed and deliver
+            enqueue.stage(token, handoff)
         token.save(force_insert=True)
         if counted:
             enqueue.schedule(token, handoff, using)

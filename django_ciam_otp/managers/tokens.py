@@ -7,7 +7,8 @@ state to which.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections, models
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
@@ -37,6 +38,25 @@ CLAIM_FIELDS = (
     "language",
     "created_at",
 )
+
+
+#: What a batch delivery claims: the claim's fields and the sealed message.
+OUTBOX_FIELDS = (*CLAIM_FIELDS, "delivery_envelope")
+
+
+@dataclass(frozen=True)
+class SentRow:
+    """One accepted message of a batch, as :meth:`OTPTokenQuerySet.mark_sent_many` records it."""
+
+    pk: int
+    message_id: str
+    fee: int | None
+    region: str
+    backend: str
+
+
+def _pk(token: OTPToken) -> int:
+    return int(token.pk)
 
 
 def _claimable(now: dt.datetime, lease: dt.timedelta) -> Q:
@@ -79,6 +99,91 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
             cursor.execute(sql.delivery_claim(using, self.model, CLAIM_FIELDS), params)
             row = cursor.fetchone()
         return None if row is None else sql.returned_instance(using, self.model, CLAIM_FIELDS, row)
+
+    def claim_due(self, *, limit: int, now: dt.datetime, lease: dt.timedelta) -> list[OTPToken]:
+        """Claim up to ``limit`` deliverable tokens of the outbox in one statement, oldest first.
+
+        The outbox: tokens whose sealed message waits on the row
+        (``delivery_envelope``) for the batch task. Deliverable as for
+        :meth:`claim_for_delivery`. Returns them with :data:`CLAIM_FIELDS` and
+        the envelope loaded, each claimed at ``now``; concurrent runs on
+        PostgreSQL take disjoint batches. Empty on a database without
+        ``UPDATE … RETURNING`` (it has no outbox: ``enqueue.prepare``).
+        """
+        using = sql.write_alias(self)
+        conn = connections[using]
+        if not sql.update_returning_supported(conn):
+            return []
+        adapt = conn.ops.adapt_datetimefield_value
+        params = (
+            DeliveryStatus.SENDING,
+            adapt(now),
+            TokenStatus.PENDING,
+            adapt(now),
+            DeliveryStatus.QUEUED,
+            DeliveryStatus.SENDING,
+            adapt(now - lease),
+            limit,
+        )
+        with conn.cursor() as cursor:
+            cursor.execute(sql.delivery_claim_due(using, self.model, OUTBOX_FIELDS), params)
+            rows = cursor.fetchall()
+        model: type[OTPToken] = self.model
+        tokens = [sql.returned_instance(using, model, OUTBOX_FIELDS, row) for row in rows]
+        return sorted(tokens, key=_pk)  # RETURNING keeps no order
+
+    def mark_sent_many(self, sent: list[SentRow], *, claimed_at: dt.datetime) -> set[int]:
+        """:meth:`mark_sent` for messages of one claim: one statement on PostgreSQL.
+
+        Returns the pks recorded; a row whose claim another run took over
+        (it outlived the lease) is left as it is.
+        """
+        if not sent:
+            return set()
+        using = sql.write_alias(self)
+        conn = connections[using]
+        if conn.vendor != "postgresql":
+            return {
+                row.pk
+                for row in sent
+                if self.mark_sent(
+                    row.pk,
+                    message_id=row.message_id,
+                    fee=row.fee,
+                    region=row.region,
+                    backend=row.backend,
+                    claimed_at=claimed_at,
+                )
+            }
+        adapt = conn.ops.adapt_datetimefield_value
+        params: list[Any] = [DeliveryStatus.SENT, adapt(timezone.now())]
+        for row in sent:
+            fee = row.fee if row.fee is not None and 0 <= row.fee < 32768 else None
+            params += [row.pk, row.message_id[:128], fee, row.region[:8], row.backend[:64]]
+        params += [DeliveryStatus.SENDING, adapt(claimed_at)]
+        with conn.cursor() as cursor:
+            cursor.execute(sql.delivery_sent_many(using, self.model, len(sent)), params)
+            return {row[0] for row in cursor.fetchall()}
+
+    def release_claims(self, pks: list[int], *, claimed_at: dt.datetime) -> int:
+        """Give back claims this run will not use (it ran out of time): sending → queued."""
+        return self.filter(
+            pk__in=pks, delivery_status=DeliveryStatus.SENDING, delivery_started_at=claimed_at
+        ).update(delivery_status=DeliveryStatus.QUEUED, delivery_started_at=None)
+
+    def oldest_outbox_claim(self, *, now: dt.datetime) -> dt.datetime | None:
+        """When the oldest claim on a still-valid outbox token was made, if one is held.
+
+        A run that died holding a batch leaves its tokens claimed; the batch
+        task looks for such claims as it ends and comes back when they run out.
+        """
+        oldest: dt.datetime | None = self.filter(
+            ~Q(delivery_envelope=""),
+            delivery_status=DeliveryStatus.SENDING,
+            status=TokenStatus.PENDING,
+            code_expires_at__gt=now,
+        ).aggregate(oldest=models.Min("delivery_started_at"))["oldest"]
+        return oldest
 
     def claim_read(self, pk: int, *, now: dt.datetime, lease: dt.timedelta) -> bool:
         """Claim a token the caller has read and found pending and valid; whether it did."""
@@ -123,6 +228,7 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
                     delivery_attempts=F("delivery_attempts") + 1,
                     delivery_error="",
                     delivery_error_code="",
+                    delivery_envelope="",
                     sent_at=timezone.now(),
                 )
             )
@@ -149,10 +255,14 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
         code: str,
         backend: str = "",
         claimed_at: dt.datetime | None = None,
+        keep_envelope: bool = False,
     ) -> bool:
         """A transient failure: sending → queued, the attempt and its error recorded.
 
         ``backend``: where the retry starts (a queued token's ``delivery_backend``).
+        The retry is a task of its own that carries the sealed message, so the
+        token leaves the outbox (its ``delivery_envelope`` is emptied) unless
+        ``keep_envelope`` (that task could not be published: the next run retries).
         """
         mine = {"delivery_started_at": claimed_at} if claimed_at is not None else {}
         return bool(
@@ -162,6 +272,7 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
                 delivery_error=reason[:200],
                 delivery_error_code=code[:64],
                 delivery_backend=backend[:64],
+                **({} if keep_envelope else {"delivery_envelope": ""}),
             )
         )
 
@@ -180,6 +291,7 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
                 **extra,
                 delivery_status=DeliveryStatus.FAILED,
                 delivery_error=reason[:200],
+                delivery_envelope="",
                 status=Case(
                     When(status=TokenStatus.PENDING, then=Value(TokenStatus.FAILED)),
                     default=F("status"),
@@ -198,7 +310,11 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
             rows = rows.exclude(delivery_status__in=FINISHED_DELIVERIES)
         else:
             rows = rows.filter(delivery_status=was)
-        return bool(rows.update(delivery_status=DeliveryStatus.EXPIRED, delivery_error=reason))
+        return bool(
+            rows.update(
+                delivery_status=DeliveryStatus.EXPIRED, delivery_error=reason, delivery_envelope=""
+            )
+        )
 
     def record_receipt(
         self, *, backend: str, message_id: str, delivered: bool, status: str, now: dt.datetime

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_ciam_otp import abuse, counters, flows, snapshots, sql, tasks
+from django_ciam_otp import abuse, counters, crypto, flows, snapshots, sql, tasks
 from django_ciam_otp.exceptions import InsufficientSMSQuota, InvalidOTPToken
 from django_ciam_otp.flows import quotas
 from django_ciam_otp.models import AuthSource, BlockedPrefix, OTPToken, Quota, TokenStatus
@@ -43,9 +43,17 @@ def login(phone: str, source: AuthSource) -> dict[str, str]:
 
 @pytest.fixture
 def no_delivery():
-    """Tasks run eagerly in the tests; production publishes them (one broker round trip)."""
-    with mock.patch.object(tasks.deliver_otp, "apply_async") as publish:
+    """Tasks run eagerly in the tests; production publishes them (one broker round trip).
+
+    Yields the batch task's publish (``dispatch.wake``); a task of a token's own
+    (``deliver_otp``) is not published outside a caller's transaction.
+    """
+    with (
+        mock.patch.object(tasks.deliver_due, "apply_async") as publish,
+        mock.patch.object(tasks.deliver_otp, "apply_async") as own_task,
+    ):
         yield publish
+    assert not own_task.called
 
 
 # --- the statements of one send --------------------------------------------------------
@@ -76,7 +84,8 @@ def test_one_send_is_five_statements(api, client_factory, sms_source, no_deliver
         "COMMIT",
     ], [q["sql"] for q in queries.captured_queries]
     assert list(Quota.objects.order_by("pk").values_list("used", flat=True)) == [2, 2]
-    assert no_delivery.call_count == 2
+    # The first send woke the batch task; the second found that wake-up still pending.
+    assert no_delivery.call_count == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -346,12 +355,36 @@ def test_a_failing_cache_trips_the_breaker_for_the_monitor_too():
 
 
 @pytest.mark.django_db
-def test_the_envelope_stays_out_of_celery_logs(
+def test_the_wake_up_names_no_token_secret_and_the_row_holds_the_envelope_sealed(
     api_client, no_delivery, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        flows.send_otp(api_client.client, usage="signup", phone_number=PHONES[0])
+        answer = flows.send_otp(api_client.client, usage="signup", phone_number=PHONES[0])
     kwargs = no_delivery.call_args.kwargs
+    assert kwargs["args"] == () and "expires" not in kwargs
+    assert kwargs["retry"] is True and kwargs["retry_policy"]["max_retries"] == 2
+    token = OTPToken.objects.get()
+    assert str(token.pk) in kwargs["argsrepr"]
+    payload = crypto.unseal(token.delivery_envelope)
+    assert payload["r"] == "+86" + PHONES[0] and payload["h"] == token.token_hash[:16]
+    # Sealed: the number does not appear in the stored text (nor, by the same seal, the code).
+    assert PHONES[0] not in token.delivery_envelope
+    assert answer.otp_token not in token.delivery_envelope
+
+
+@pytest.mark.django_db
+def test_a_task_of_its_own_keeps_the_envelope_out_of_celery_logs(
+    api_client, django_capture_on_commit_callbacks, settings
+):
+    """Outside the outbox (here: a database without ``UPDATE … RETURNING``)."""
+    with (
+        mock.patch.object(tasks.deliver_otp, "apply_async") as publish,
+        mock.patch.object(sql, "update_returning_supported", return_value=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        flows.send_otp(api_client.client, usage="signup", phone_number=PHONES[0])
+    kwargs = publish.call_args.kwargs
     token_pk, envelope = kwargs["args"]
     assert envelope not in kwargs["argsrepr"] and str(token_pk) in kwargs["argsrepr"]
     assert kwargs["retry"] is True and kwargs["retry_policy"]["max_retries"] == 2
+    assert OTPToken.objects.get().delivery_envelope == ""

@@ -53,6 +53,7 @@ class _DeadBroker:
 @pytest.fixture
 def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("django_ciam_otp.tasks.deliver_otp", _DeadBroker)
+    monkeypatch.setattr("django_ciam_otp.tasks.deliver_due", _DeadBroker)
 
 
 def fresh_state() -> None:

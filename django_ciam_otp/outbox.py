@@ -1,0 +1,296 @@
+"""The outbox: tokens whose sealed message waits on their row, delivered in batches.
+
+With Celery, a send outside a caller's transaction stores its sealed message
+with the token (``delivery_envelope``, ``flows/enqueue.py``) and, once the row
+is committed, wakes the batch task (``dispatch.wake``): it sets a flag in the
+counter cache (``SET NX``) and publishes ``deliver_due`` only if the flag was
+not set already, so under load most sends publish nothing. A run of the task
+(:func:`deliver_due`) claims the outbox's deliverable tokens in batches of
+``DELIVERY_BATCH_SIZE`` (one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+LOCKED LIMIT n) RETURNING``), offers each message along its route as a single
+delivery does (``delivery.offer_token``), and records the batch's sent
+messages in one statement. When the outbox looks empty it clears the flag and
+looks once more: a send whose token committed before it found the flag set is
+seen by that last look, so no token waits for a wake-up that never comes.
+
+What stays as it was for a single delivery: the claim (with its lease) makes
+each message go out once; a transient failure becomes a retry of its own (a
+``deliver_otp`` task carrying the envelope, with backoff); a failure for good
+closes the token and gives its quota back. A run that died holding a batch
+(its worker was killed) leaves the batch claimed: the next run finds the
+claim and comes back when the lease has run out (:data:`DueRun.come_back_in`).
+The cost per message: a share of the claim and of the outcome statement, no
+broker message, no task of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from . import crypto, failover, tracing
+from .backends.base import Accepted
+from .conf import otp_settings
+from .counters.store import cache_is_down, counter_cache, trip_breaker
+from .delivery import (
+    HandOver,
+    claim_lease,
+    mark_failed,
+    offer_token,
+    record_delivered,
+    report_outlived_claim,
+    settle_unsent,
+)
+from .managers.tokens import SentRow
+from .models import OTPToken
+
+# --- the wake-up flag -----------------------------------------------------------------------
+
+#: The flag: a run of the batch task is queued or running.
+WAKE_KEY = "ciam_otp:delivery:wake"
+#: Seconds the flag lasts if no run clears it (a lost task, a worker that died).
+WAKE_SECONDS = 2
+#: Set while a run is scheduled to come back for another run's claims.
+FOLLOW_UP_KEY = "ciam_otp:delivery:follow-up"
+
+
+def claim_wake() -> bool:
+    """Set the flag; whether this send must publish (no run pending, or the cache cannot say)."""
+    return _add(WAKE_KEY, WAKE_SECONDS)
+
+
+def release_wake() -> None:
+    """The outbox looks empty (or a publish failed): the next send publishes again."""
+    if cache_is_down():
+        return
+    try:
+        counter_cache().delete(WAKE_KEY)
+    except Exception:  # noqa: BLE001 - the flag runs out by itself (WAKE_SECONDS)
+        trip_breaker()
+
+
+def claim_follow_up(seconds: float) -> bool:
+    """Whether this run should come back in ``seconds`` for another run's claims.
+
+    Only one such return is pending at a time: under load, runs overlap and
+    each sees the others' live claims; without this, every one would come back.
+    """
+    return _add(FOLLOW_UP_KEY, max(1, int(seconds)))
+
+
+def _add(key: str, seconds: int) -> bool:
+    """``SET NX``; a cache that does not answer says yes (a task too many beats a lost code)."""
+    if cache_is_down():
+        return True
+    try:
+        return bool(counter_cache().add(key, 1, seconds))
+    except Exception:  # noqa: BLE001 - see the docstring
+        trip_breaker()
+        return True
+
+
+# --- a run of the batch task ------------------------------------------------------------------
+
+#: A run of the batch task starts no message after this many seconds of its own
+#: (the rest goes back to the outbox for the next run): a batch never meets
+#: the task's soft time limit, whose walk budget (``failover.WALK_SECONDS``)
+#: each message's offer is measured against.
+BATCH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A retry the batch task publishes: a task of its own for one token."""
+
+    token_id: int
+    envelope: str
+    countdown: float
+    expires: dt.datetime
+    #: The attempt the retry is (the task's ``retries``).
+    attempt: int
+
+
+@dataclass
+class DueRun:
+    """What one run of the batch task did, and what it leaves to the broker."""
+
+    sent: int = 0
+    #: Messages offered to a backend so far.
+    offered: int = 0
+    #: Claimed tokens handed to a retry of their own (a task per token).
+    retried: int = 0
+    #: A retry's task could not be published (the broker is down): the run stops, leaving
+    #: the token in the outbox for a run woken once the broker is back.
+    stalled: bool = False
+    #: Stopped for time with tokens left in the outbox: wake another run at once.
+    more: bool = False
+    #: A claim on the outbox that is not this run's: look again when it runs out (seconds).
+    come_back_in: float | None = None
+
+
+#: After a batch, a run waits this long and looks again before it lets go of the flag: under
+#: load the sends of that moment find the run pending (no publish) and go in one batch.
+#: A lone send is not held up (it is delivered as soon as the run starts).
+LINGER_SECONDS = 0.05
+
+#: Publishes a retry's own task; whether it could.
+PublishRetry = Callable[[Retry], bool]
+#: A retry's task waits at least this long: the run requeues the token just after publishing.
+MIN_RETRY_COUNTDOWN = 0.1
+
+
+def deliver_due(
+    *,
+    started: float,
+    publish_retry: PublishRetry,
+    release: Callable[[], None] = release_wake,
+    linger: float = LINGER_SECONDS,
+) -> DueRun:
+    """Deliver the outbox in batches until it is empty (or this run's time is up).
+
+    ``started``: when the run started (``time.monotonic()``). While it finds
+    messages, the run drains the outbox, waits :data:`LINGER_SECONDS` and
+    looks again; when a look finds nothing, ``release`` clears the wake-up
+    flag and one more look takes whatever a send committed meanwhile
+    (``dispatch.wake``). In an OpenTelemetry span
+    ``ciam_otp.deliver_due`` when tracing is on.
+    """
+    with tracing.span("ciam_otp.deliver_due"):
+        run = DueRun()
+        offered = -1
+        while not (run.more or run.stalled) and run.offered > offered:
+            if offered >= 0:
+                if linger <= 0:
+                    break
+                time.sleep(linger)  # let the next sends gather into one batch
+            offered = run.offered
+            _drain(run, started, publish_retry)
+        if not run.more:
+            release()
+        if not (run.more or run.stalled):
+            _drain(run, started, publish_retry)
+        if not (run.more or run.stalled):
+            run.come_back_in = _foreign_claims(timezone.now())
+        return run
+
+
+def _drain(run: DueRun, started: float, publish_retry: PublishRetry) -> None:
+    """Claim and deliver batches until one comes back short (or the run's time is up)."""
+    size = int(otp_settings.DELIVERY_BATCH_SIZE)
+    while not run.stalled:
+        if time.monotonic() - started > BATCH_SECONDS:
+            run.more = True
+            return
+        now = timezone.now()
+        batch = OTPToken.objects.claim_due(limit=size, now=now, lease=claim_lease())
+        if batch:
+            _deliver_batch(batch, now, started, run, publish_retry)
+        if len(batch) < size or run.more:
+            return
+
+
+def _deliver_batch(
+    batch: list[OTPToken],
+    claimed_at: dt.datetime,
+    started: float,
+    run: DueRun,
+    publish_retry: PublishRetry,
+) -> None:
+    """Deliver one claimed batch; record its sent messages in one statement."""
+    sent: list[tuple[OTPToken, failover.Offer]] = []
+    try:
+        for index, token in enumerate(batch):
+            offered = _offer_claimed(token, started, run)
+            if offered is None:
+                continue
+            if offered.out_of_time:  # the rest goes back to the outbox for the next run
+                left = [t.pk for t in batch[index:]]
+                OTPToken.objects.release_claims(left, claimed_at=claimed_at)
+                run.more = True
+                return
+            if offered.result is failover.Result.SENT:
+                sent.append((token, offered))
+                continue
+            settle_unsent(
+                token,
+                offered,
+                token.delivery_attempts,
+                claimed_at,
+                hand_over=_hand_over(token, run, publish_retry),
+            )
+    finally:  # what was sent is recorded even if the run is interrupted mid-batch
+        _record_sent(sent, claimed_at, run)
+
+
+def _hand_over(token: OTPToken, run: DueRun, publish_retry: PublishRetry) -> HandOver:
+    """Publish ``token``'s retry as a task of its own (``delivery.HandOver``)."""
+
+    def hand_over(countdown: float) -> bool:
+        retry = Retry(
+            token.pk,
+            token.delivery_envelope,
+            max(MIN_RETRY_COUNTDOWN, countdown),
+            token.code_expires_at,
+            token.delivery_attempts + 1,
+        )
+        published = publish_retry(retry)
+        run.retried += published
+        run.stalled = run.stalled or not published
+        return published
+
+    return hand_over
+
+
+def _offer_claimed(token: OTPToken, started: float, run: DueRun) -> failover.Offer | None:
+    """Offer a claimed outbox token's message; ``None`` if its envelope cannot be opened."""
+    try:
+        payload: dict[str, Any] | None = crypto.unseal(token.delivery_envelope)
+    except ValueError:
+        payload = None
+    if payload is None or payload.get("h") != token.token_hash[:16]:
+        mark_failed(token, "envelope could not be opened (hash key changed?)")
+        return None
+    # The run's first message is always offered, whatever its backends' worst case.
+    elapsed = time.monotonic() - started if run.offered else 0.0
+    run.offered += 1
+    return offer_token(token, payload, token.delivery_attempts, elapsed=elapsed)
+
+
+def _record_sent(
+    sent: list[tuple[OTPToken, failover.Offer]], claimed_at: dt.datetime, run: DueRun
+) -> None:
+    rows = []
+    for token, offered in sent:
+        accepted = offered.accepted or Accepted("")
+        rows.append(
+            SentRow(
+                token.pk, accepted.message_id, accepted.fee, accepted.region or "", offered.backend
+            )
+        )
+    recorded = OTPToken.objects.mark_sent_many(rows, claimed_at=claimed_at)
+    for token, offered in sent:
+        if token.pk in recorded:
+            run.sent += 1
+            record_delivered(token, offered.backend)
+        else:
+            report_outlived_claim(token, offered.backend)
+
+
+def _foreign_claims(now: dt.datetime) -> float | None:
+    """Seconds until the oldest claim on the outbox runs out, if another run holds one.
+
+    A run that died (its worker was killed) leaves its batch claimed; its
+    redelivered task finds nothing it may take yet and comes back then, as a
+    single delivery's task waits out a claim (:func:`_claimed_elsewhere`).
+    """
+    oldest = OTPToken.objects.oldest_outbox_claim(now=now)
+    if oldest is None:
+        return None
+    left = (oldest + claim_lease() - now).total_seconds()
+    return max(0.0, left) + random.uniform(0.1, 1.0)  # noqa: S311
