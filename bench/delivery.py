@@ -5,12 +5,13 @@ Run by ``bench/run.py`` in the stack's environment:
     python -m bench.delivery N
 
 With the worker's consumer paused (``cancel_consumer``), it stores ``N``
-queued tokens and publishes their delivery tasks exactly as ``send_otp``
-does (``flows.enqueue.hand_off``: sealed envelope, retry policy, ``expires``);
-then it resumes the consumer and times how long the worker takes to empty
-the queue (queue length and Celery's ``unacked`` hash both zero), and checks
-that the codes were sent. The same with ``N`` no-op tasks (``bench.noop``,
-same arguments). Rounds run delivery, no-op, no-op, delivery. Prints one
+queued tokens in the outbox and wakes their delivery exactly as ``send_otp``
+does (sealed envelope on the row, ``dispatch.wake`` after the commit: the
+first publishes the batch task, the others find it pending); then it resumes
+the consumer and times how long the worker takes to empty the queue (queue
+length and Celery's ``unacked`` hash both zero), and checks that the codes
+were sent. The same with ``N`` no-op tasks (``bench.noop``, one per token, the
+arguments a task of a token's own has). Rounds run delivery, no-op, no-op, delivery. Prints one
 JSON line.
 """
 
@@ -50,8 +51,7 @@ def main(n: int) -> dict[str, Any]:
     from bench.celery_control import add_consumer, cancel_consumer
     from bench.phones import number
     from bench.tasks import noop
-    from django_ciam_otp import crypto
-    from django_ciam_otp.flows import enqueue
+    from django_ciam_otp import crypto, dispatch
     from django_ciam_otp.models import DeliveryStatus, OTPClient, OTPToken
 
     broker_url = os.environ["CELERY_BROKER_URL"]
@@ -63,7 +63,7 @@ def main(n: int) -> dict[str, Any]:
     while not _drained(broker) and time.monotonic() < deadline:
         time.sleep(0.05)
 
-    def queued_tokens(first: int) -> list[tuple[OTPToken, str]]:
+    def queued_tokens(first: int, *, outbox: bool) -> list[tuple[OTPToken, str]]:
         """``n`` tokens as ``send_otp`` stores them (queued), with their sealed envelopes."""
         now = timezone.now()
         expires = now + dt.timedelta(seconds=300)
@@ -90,6 +90,8 @@ def main(n: int) -> dict[str, Any]:
                 )
             )
             envelopes.append(crypto.seal({"h": token_hash[:16], "c": code, "r": phone}))
+            if outbox:
+                tokens[-1].delivery_envelope = envelopes[-1]
         OTPToken.objects.bulk_create(tokens, batch_size=1000)
         return list(zip(tokens, envelopes, strict=True))
 
@@ -97,12 +99,12 @@ def main(n: int) -> dict[str, Any]:
     sent = 0
     # delivery, no-op, no-op, delivery: a drift of the machine cancels out.
     for round_no, kind in enumerate(("delivery", "noop", "noop", "delivery")):
-        items = queued_tokens(round_no * n)
+        items = queued_tokens(round_no * n, outbox=kind == "delivery")
         cancel_consumer(broker_url, worker)
         try:
             for token, envelope in items:
                 if kind == "delivery":
-                    enqueue.hand_off(token, envelope)  # exactly as send_otp publishes
+                    dispatch.wake(token)  # exactly as send_otp does after its commit
                 else:
                     noop.apply_async(args=(token.pk, envelope), expires=token.code_expires_at)
             seconds[kind] += _timed_drain(broker, lambda: add_consumer(broker_url, worker), 120)
