@@ -225,7 +225,7 @@ DEFAULTS: dict[str, Any] = {
     # surely over.
     "DELIVERY_CLAIM_LEASE": 25,
     # How many queued deliveries one run of the batch task claims at a time
-    # (Celery delivery outside a caller's transaction; see delivery.deliver_due).
+    # (Celery delivery outside a caller's transaction; see outbox.deliver_due).
     "DELIVERY_BATCH_SIZE": 50,
     # --- observability -------------------------------------------------------
     # Prometheus metrics (sends, refusals, deliveries, receipts, verifications,

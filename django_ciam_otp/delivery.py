@@ -345,24 +345,26 @@ def _retry_or_fail(
     """Retry with backoff, not before ``at_least`` seconds (the provider's own window).
 
     ``backend``: the last one tried; ``resume``: where the retry starts ("": the route's first).
-    ``hand_over``: for an outbox token, publishes the retry's own task *before* the token is
-    requeued (a run that dies in between leaves a task, not a lost code); if it cannot, the
-    token stays in the outbox with its envelope, for the next run.
+    ``hand_over``: for an outbox token, publishes the retry's own task once the token is
+    requeued *with* its envelope, and only then takes the envelope off the row: a run that
+    dies in between leaves the token in the outbox (for the next run), and a retry that
+    cannot be published leaves it there too.
     """
     countdown = max(backoff(attempt), at_least or 0.0)
     left = (token.code_expires_at - timezone.now()).total_seconds()
     if attempt >= otp_settings.DELIVERY_MAX_RETRIES or countdown >= left - 1:
         mark_failed(token, f"gave up after {attempt + 1} attempts: {reason}", backend=backend)
         return None
-    in_outbox = hand_over is not None and not hand_over(countdown)
     OTPToken.objects.requeue_for_retry(
         token,
         reason=reason,
         code=code,
         backend=resume,
         claimed_at=claimed_at,
-        keep_envelope=in_outbox,
+        keep_envelope=hand_over is not None,
     )
+    if hand_over is not None and hand_over(countdown):
+        OTPToken.objects.leave_outbox(token.pk)
     metrics.delivery(backend, token.channel, "retry")
     logger.warning("OTP delivery for token %s will be retried: %s", token.pk, reason)
     return RetryLater(countdown)

@@ -281,7 +281,7 @@ class OTPToken(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     delivery_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: The sealed message (code and address, ``crypto.seal``) while the token waits in the
-    #: outbox for a batch delivery (``delivery.deliver_due``); emptied by the statement that
+    #: outbox for a batch delivery (``outbox.deliver_due``); emptied by the statement that
     #: records the outcome, or when the delivery moves to a task of its own (a retry).
     delivery_envelope = models.TextField(blank=True, default="", editable=False)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)

@@ -48,7 +48,7 @@ from .delivery import (
     settle_unsent,
 )
 from .managers.tokens import SentRow
-from .models import OTPToken
+from .models import OTPToken, Quota, TokenStatus
 
 # --- the wake-up flag -----------------------------------------------------------------------
 
@@ -80,8 +80,16 @@ def claim_follow_up(seconds: float) -> bool:
 
     Only one such return is pending at a time: under load, runs overlap and
     each sees the others' live claims; without this, every one would come back.
+    A cache that cannot say says no: then every send wakes a run anyway, and the
+    beat's sweep (``docs/celery.md``) covers a quiet site.
     """
-    return _add(FOLLOW_UP_KEY, max(1, int(seconds)))
+    if cache_is_down():
+        return False
+    try:
+        return bool(counter_cache().add(FOLLOW_UP_KEY, 1, max(1, int(seconds))))
+    except Exception:  # noqa: BLE001 - see the docstring
+        trip_breaker()
+        return False
 
 
 def _add(key: str, seconds: int) -> bool:
@@ -96,6 +104,9 @@ def _add(key: str, seconds: int) -> bool:
 
 
 # --- a run of the batch task ------------------------------------------------------------------
+
+#: A run records its sent messages at least this often (seconds; see ``_deliver_batch``).
+RECORD_SECONDS = 0.1
 
 #: A run of the batch task starts no message after this many seconds of its own
 #: (the rest goes back to the outbox for the next run): a batch never meets
@@ -125,8 +136,8 @@ class DueRun:
     offered: int = 0
     #: Claimed tokens handed to a retry of their own (a task per token).
     retried: int = 0
-    #: A retry's task could not be published (the broker is down): the run stops, leaving
-    #: the token in the outbox for a run woken once the broker is back.
+    #: A retry's task could not be published (the broker is down): the run publishes no
+    #: more retries and leaves such tokens in the outbox (with their envelopes).
     stalled: bool = False
     #: Stopped for time with tokens left in the outbox: wake another run at once.
     more: bool = False
@@ -141,7 +152,8 @@ LINGER_SECONDS = 0.05
 
 #: Publishes a retry's own task; whether it could.
 PublishRetry = Callable[[Retry], bool]
-#: A retry's task waits at least this long: the run requeues the token just after publishing.
+#: A retry's task waits at least this long (the run takes the envelope off the row after
+#: publishing it).
 MIN_RETRY_COUNTDOWN = 0.1
 
 
@@ -151,6 +163,7 @@ def deliver_due(
     publish_retry: PublishRetry,
     release: Callable[[], None] = release_wake,
     linger: float = LINGER_SECONDS,
+    call_for_help: Callable[[], None] = lambda: None,
 ) -> DueRun:
     """Deliver the outbox in batches until it is empty (or this run's time is up).
 
@@ -158,37 +171,55 @@ def deliver_due(
     messages, the run drains the outbox, waits :data:`LINGER_SECONDS` and
     looks again; when a look finds nothing, ``release`` clears the wake-up
     flag and one more look takes whatever a send committed meanwhile
-    (``dispatch.wake``). In an OpenTelemetry span
+    (``dispatch.wake``). A full batch means a backlog: the run calls for help
+    (``call_for_help`` publishes another run, which takes the next batch) before
+    it delivers, so slow providers are called by as many workers as the backlog
+    needs, not by one run at a time. In an OpenTelemetry span
     ``ciam_otp.deliver_due`` when tracing is on.
     """
     with tracing.span("ciam_otp.deliver_due"):
         run = DueRun()
-        offered = -1
-        while not (run.more or run.stalled) and run.offered > offered:
-            if offered >= 0:
-                if linger <= 0:
-                    break
-                time.sleep(linger)  # let the next sends gather into one batch
-            offered = run.offered
-            _drain(run, started, publish_retry)
+        try:
+            offered = -1
+            while not run.more and run.offered > offered:
+                if offered >= 0:
+                    if linger <= 0:
+                        break
+                    time.sleep(linger)  # let the next sends gather into one batch
+                offered = run.offered
+                _drain(run, started, publish_retry, call_for_help=call_for_help)
+        except BaseException:
+            release()  # the next send wakes a run at once
+            raise
         if not run.more:
             release()
-        if not (run.more or run.stalled):
-            _drain(run, started, publish_retry)
-        if not (run.more or run.stalled):
+            # The last look waits for rows another transaction holds rather than skip them.
+            _drain(run, started, publish_retry, skip_locked=False)
+        if not run.more:
             run.come_back_in = _foreign_claims(timezone.now())
         return run
 
 
-def _drain(run: DueRun, started: float, publish_retry: PublishRetry) -> None:
+def _drain(
+    run: DueRun,
+    started: float,
+    publish_retry: PublishRetry,
+    *,
+    skip_locked: bool = True,
+    call_for_help: Callable[[], None] = lambda: None,
+) -> None:
     """Claim and deliver batches until one comes back short (or the run's time is up)."""
     size = int(otp_settings.DELIVERY_BATCH_SIZE)
-    while not run.stalled:
+    while True:
         if time.monotonic() - started > BATCH_SECONDS:
             run.more = True
             return
         now = timezone.now()
-        batch = OTPToken.objects.claim_due(limit=size, now=now, lease=claim_lease())
+        batch = OTPToken.objects.claim_due(
+            limit=size, now=now, lease=claim_lease(), skip_locked=skip_locked
+        )
+        if len(batch) == size:
+            call_for_help()
         if batch:
             _deliver_batch(batch, now, started, run, publish_retry)
         if len(batch) < size or run.more:
@@ -202,20 +233,34 @@ def _deliver_batch(
     run: DueRun,
     publish_retry: PublishRetry,
 ) -> None:
-    """Deliver one claimed batch; record its sent messages in one statement."""
+    """Deliver one claimed batch, recording its sent messages a few at a time.
+
+    Sent messages are recorded at least every :data:`RECORD_SECONDS` (and at
+    the end): a run that dies between a send and its record lets the next run
+    send that code again once the claim runs out, so that window is kept short.
+    A run interrupted mid-batch gives back the claims it did not offer.
+    """
     sent: list[tuple[OTPToken, failover.Offer]] = []
+    first_unrecorded = 0.0
+    index = 0
     try:
-        for index, token in enumerate(batch):
+        for index, token in enumerate(batch):  # noqa: B007 - read in the finally clause
+            if run.offered and time.monotonic() - started > BATCH_SECONDS:
+                run.more = True  # the rest goes back to the outbox for the next run
+                break
             offered = _offer_claimed(token, started, run)
             if offered is None:
                 continue
-            if offered.out_of_time:  # the rest goes back to the outbox for the next run
-                left = [t.pk for t in batch[index:]]
-                OTPToken.objects.release_claims(left, claimed_at=claimed_at)
+            if offered.out_of_time:
                 run.more = True
-                return
+                break
             if offered.result is failover.Result.SENT:
+                if not sent:
+                    first_unrecorded = time.monotonic()
                 sent.append((token, offered))
+                if time.monotonic() - first_unrecorded > RECORD_SECONDS:
+                    _record_sent(sent, claimed_at, run)
+                    sent = []
                 continue
             settle_unsent(
                 token,
@@ -224,14 +269,21 @@ def _deliver_batch(
                 claimed_at,
                 hand_over=_hand_over(token, run, publish_retry),
             )
-    finally:  # what was sent is recorded even if the run is interrupted mid-batch
+        else:
+            index = len(batch)
+    finally:  # what was sent is recorded, what was not offered goes back, even on an error
         _record_sent(sent, claimed_at, run)
+        left = [t.pk for t in batch[index:]]
+        if left:
+            OTPToken.objects.release_claims(left, claimed_at=claimed_at)
 
 
 def _hand_over(token: OTPToken, run: DueRun, publish_retry: PublishRetry) -> HandOver:
     """Publish ``token``'s retry as a task of its own (``delivery.HandOver``)."""
 
     def hand_over(countdown: float) -> bool:
+        if run.stalled:
+            return False  # the broker failed this run already: the outbox keeps the token
         retry = Retry(
             token.pk,
             token.delivery_envelope,
@@ -248,7 +300,15 @@ def _hand_over(token: OTPToken, run: DueRun, publish_retry: PublishRetry) -> Han
 
 
 def _offer_claimed(token: OTPToken, started: float, run: DueRun) -> failover.Offer | None:
-    """Offer a claimed outbox token's message; ``None`` if its envelope cannot be opened."""
+    """Offer a claimed outbox token's message; ``None`` if there is none to offer.
+
+    A token closed meanwhile (superseded by a resend) sends nothing: its delivery
+    expires and its quota comes back, as a task of its own would have done.
+    """
+    if token.status != TokenStatus.PENDING:
+        if OTPToken.objects.expire_unsent(token.pk, "not sent: code no longer usable"):
+            Quota.objects.give_back(token)
+        return None
     try:
         payload: dict[str, Any] | None = crypto.unseal(token.delivery_envelope)
     except ValueError:

@@ -120,25 +120,32 @@ def delivery_sent(alias: str, model: type[Model]) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def delivery_claim_due(alias: str, model: type[Model], fields: tuple[str, ...]) -> str:
+def delivery_claim_due(
+    alias: str, model: type[Model], fields: tuple[str, ...], skip_locked: bool = True
+) -> str:
     """Claim up to a limit of the outbox's deliverable tokens, oldest first, returning ``fields``.
 
     The outbox is the tokens with a sealed message (``delivery_envelope``), read
     through its partial index. PostgreSQL skips rows another run is claiming
-    (``FOR UPDATE SKIP LOCKED``), so concurrent runs take disjoint batches;
-    SQLite has one writer at a time anyway. Parameters: the claimed delivery
-    status, the claim time, the pending status, now, the queued status, the
+    (``FOR UPDATE SKIP LOCKED``), so concurrent runs take disjoint batches, or
+    with ``skip_locked=False`` waits for them (``FOR UPDATE``, rechecked once
+    they are free); SQLite has one writer at a time anyway. Any token status:
+    the run closes the delivery of a token closed meanwhile. Parameters: the
+    claimed delivery status, the claim time, now, the queued status, the
     claimed status, the lease cut-off and the limit.
     """
     conn = connections[alias]
     col = _columns(alias, model)
     table = conn.ops.quote_name(model._meta.db_table)
-    lock = " FOR UPDATE SKIP LOCKED" if conn.features.has_select_for_update_skip_locked else ""
+    lock = ""
+    if conn.features.has_select_for_update_skip_locked:
+        lock = " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
     return (
         f"UPDATE {table} "  # noqa: S608
         f"SET {col['delivery_status']} = %s, {col['delivery_started_at']} = %s "
         f"WHERE {col['id']} IN (SELECT {col['id']} FROM {table} "
-        f"WHERE {col['delivery_envelope']} <> '' AND {col['status']} = %s "
+        # Written as the partial index's condition is, so SQLite uses the index too.
+        f"WHERE NOT ({col['delivery_envelope']} = '') "
         f"AND {col['code_expires_at']} > %s AND ({col['delivery_status']} = %s "
         f"OR ({col['delivery_status']} = %s AND {col['delivery_started_at']} < %s)) "
         f"ORDER BY {col['id']} LIMIT %s{lock}) "

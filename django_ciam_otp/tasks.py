@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from . import delivery, outbox
 from .conf import DELIVERY_TASK_SOFT_TIME_LIMIT, DELIVERY_TASK_TIME_LIMIT, otp_settings
@@ -67,23 +68,12 @@ def deliver_due(self: Any) -> None:
     their own; a claim another run holds (its worker died) brings this task
     back when the claim runs out.
     """
-    eager: list[outbox.Retry] = []
-
-    def publish_retry(retry: outbox.Retry) -> bool:
-        if self.request.is_eager:
-            # An eager retry would run at once, before the token is requeued, and find
-            # it claimed: it runs after this run instead (no worker can die in between).
-            eager.append(retry)
-            return True
-        return _publish_retry(retry)
-
     run = outbox.deliver_due(
         started=time.monotonic(),
-        publish_retry=publish_retry,
+        publish_retry=_publish_retry,
         linger=0.0 if self.request.is_eager else outbox.LINGER_SECONDS,
+        call_for_help=(lambda: None) if self.request.is_eager else _call_for_help,
     )
-    for retry in eager:
-        _publish_retry(retry)
     if run.more:
         try:
             publish(deliver_due, (), "(more in the outbox)")
@@ -95,6 +85,14 @@ def deliver_due(self: Any) -> None:
         and outbox.claim_follow_up(run.come_back_in)
     ):
         raise self.retry(countdown=run.come_back_in)
+
+
+def _call_for_help() -> None:
+    """A backlog: another run takes the next batch on another worker (no flag: it is extra)."""
+    try:
+        publish(deliver_due, (), "(a backlog in the outbox)")
+    except TemporarilyUnavailable:
+        pass  # logged; this run goes on alone
 
 
 def _publish_retry(retry: outbox.Retry) -> bool:
@@ -131,6 +129,8 @@ def publish(task: Any, args: tuple[Any, ...], argsrepr: str, **options: Any) -> 
         options["queue"] = otp_settings.CELERY_QUEUE
     try:
         task.apply_async(args=args, **options)
+    except SoftTimeLimitExceeded:
+        raise  # the run's time is up, not the broker's
     except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types for "broker down"
         if task.app.conf.task_always_eager:
             raise  # no broker to fail: a bug in the task surfaces instead of a 503

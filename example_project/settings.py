@@ -161,7 +161,12 @@ CELERY_BEAT_SCHEDULE = {
     "purge-otp-tokens": {
         "task": "django_ciam_otp.purge_otp_tokens",
         "schedule": crontab(minute="*/15"),
-    }
+    },
+    # The outbox's sweep: a code whose wake-up was lost still goes out (docs/celery.md).
+    "deliver-otp-outbox": {
+        "task": "django_ciam_otp.deliver_due",
+        "schedule": 10.0,
+    },
 }
 
 # --- django-ciam-otp -------------------------------------------------------------

@@ -78,8 +78,10 @@ def issue(
         charge.recipient.refund()
         raise
     except TemporarilyUnavailable:
-        _undo(new.token, charge)
-        raise
+        if _undo(new.token, charge):
+            raise
+        # A run of the batch task already took the token from the outbox: the code is on
+        # its way, so the send stands (its quota and counters stay used).
     if charge.marker_was_set:
         # Earlier pending tokens of (client, recipient, usage) become unusable. Skipped (one
         # UPDATE less) when the sent marker proves this is the first send to them within a
@@ -108,9 +110,16 @@ def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) ->
             enqueue.schedule(token, handoff, using)
 
 
-def _undo(token: OTPToken, charge: ratelimits.SendCharge) -> None:
-    """The task could not be queued: leave nothing consumed (no token, no quota, no counters)."""
+def _undo(token: OTPToken, charge: ratelimits.SendCharge) -> bool:
+    """The task could not be queued: leave nothing consumed (no token, no quota, no counters).
+
+    ``False`` (nothing undone) when a run of the batch task claimed the outbox token
+    meanwhile: its code is being sent, and the send must answer as sent.
+    """
     if token.pk is not None:
+        if not OTPToken.objects.withdraw(token.pk):
+            return False
         Quota.objects.give_back(token)
         OTPToken.objects.discard(token.pk)
     charge.refund_all()
+    return True

@@ -41,7 +41,12 @@ CLAIM_FIELDS = (
 
 
 #: What a batch delivery claims: the claim's fields and the sealed message.
-OUTBOX_FIELDS = (*CLAIM_FIELDS, "delivery_envelope")
+OUTBOX_FIELDS = (
+    *CLAIM_FIELDS[: CLAIM_FIELDS.index("delivery_attempts")],
+    "status",
+    *CLAIM_FIELDS[CLAIM_FIELDS.index("delivery_attempts") :],
+    "delivery_envelope",
+)
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,19 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
             row = cursor.fetchone()
         return None if row is None else sql.returned_instance(using, self.model, CLAIM_FIELDS, row)
 
-    def claim_due(self, *, limit: int, now: dt.datetime, lease: dt.timedelta) -> list[OTPToken]:
+    def claim_due(
+        self, *, limit: int, now: dt.datetime, lease: dt.timedelta, skip_locked: bool = True
+    ) -> list[OTPToken]:
         """Claim up to ``limit`` deliverable tokens of the outbox in one statement, oldest first.
 
         The outbox: tokens whose sealed message waits on the row
         (``delivery_envelope``) for the batch task. Deliverable as for
-        :meth:`claim_for_delivery`. Returns them with :data:`CLAIM_FIELDS` and
-        the envelope loaded, each claimed at ``now``; concurrent runs on
-        PostgreSQL take disjoint batches. Empty on a database without
+        :meth:`claim_for_delivery`, except that a token closed meanwhile (superseded)
+        is claimed too, for its run to close the delivery and give the quota back.
+        Returns them with :data:`OUTBOX_FIELDS` loaded, each claimed at ``now``;
+        concurrent runs on PostgreSQL take disjoint batches (``skip_locked``:
+        rows another transaction holds are skipped; without it the claim waits
+        for them, as a run's last look must). Empty on a database without
         ``UPDATE … RETURNING`` (it has no outbox: ``enqueue.prepare``).
         """
         using = sql.write_alias(self)
@@ -118,15 +128,15 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
         params = (
             DeliveryStatus.SENDING,
             adapt(now),
-            TokenStatus.PENDING,
             adapt(now),
             DeliveryStatus.QUEUED,
             DeliveryStatus.SENDING,
             adapt(now - lease),
             limit,
         )
+        statement = sql.delivery_claim_due(using, self.model, OUTBOX_FIELDS, skip_locked)
         with conn.cursor() as cursor:
-            cursor.execute(sql.delivery_claim_due(using, self.model, OUTBOX_FIELDS), params)
+            cursor.execute(statement, params)
             rows = cursor.fetchall()
         model: type[OTPToken] = self.model
         tokens = [sql.returned_instance(using, model, OUTBOX_FIELDS, row) for row in rows]
@@ -164,6 +174,12 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
         with conn.cursor() as cursor:
             cursor.execute(sql.delivery_sent_many(using, self.model, len(sent)), params)
             return {row[0] for row in cursor.fetchall()}
+
+    def leave_outbox(self, pk: int) -> int:
+        """A queued token's retry is a task of its own now: its envelope leaves the row."""
+        return self.filter(pk=pk, delivery_status=DeliveryStatus.QUEUED).update(
+            delivery_envelope=""
+        )
 
     def release_claims(self, pks: list[int], *, claimed_at: dt.datetime) -> int:
         """Give back claims this run will not use (it ran out of time): sending → queued."""
@@ -400,6 +416,20 @@ class OTPTokenQuerySet(models.QuerySet["OTPToken"]):
                 status=TokenStatus.VERIFIED, verified_at=now
             )
         )
+
+    def withdraw(self, pk: int) -> bool:
+        """Take a token whose delivery could not be queued out of delivery; ``False`` if a run
+        claimed it first (it is being sent). A token that is gone (rolled back) is withdrawn."""
+        if self.filter(
+            pk=pk,
+            delivery_status__in=[
+                DeliveryStatus.QUEUED,
+                DeliveryStatus.SUPPRESSED,
+                DeliveryStatus.TEST,
+            ],
+        ).update(delivery_status=DeliveryStatus.EXPIRED, delivery_envelope=""):
+            return True
+        return not self.filter(pk=pk).exists()
 
     def discard(self, pk: int) -> None:
         """Delete a token whose delivery could not be queued (the send answers 503)."""

@@ -124,7 +124,9 @@ def test_concurrent_runs_send_each_message_once(
     tokens = [outbox_token(client, n) for n in range(30)]
 
     def run() -> int:
-        return outbox.deliver_due(started=time.monotonic()).sent
+        return outbox.deliver_due(
+            started=time.monotonic(), publish_retry=lambda retry: True, linger=0.0
+        ).sent
 
     assert sum(in_threads([run] * 4)) == 30
     assert sorted(m.token_id for m in sms_outbox) == sorted(t.pk for t in tokens)
@@ -184,11 +186,15 @@ def test_a_run_records_each_batch_in_one_statement(
     for n in range(5):
         outbox_token(client, n)
     with CaptureQueriesContext(connection) as queries:
-        run = outbox.deliver_due(started=time.monotonic())
+        run = outbox.deliver_due(
+            started=time.monotonic(), publish_retry=lambda retry: True, linger=0.0
+        )
     statements = [q["sql"] for q in queries.captured_queries]
     claims = [s for s in statements if s.startswith("UPDATE") and "SKIP LOCKED" in s]
+    last_look = [s for s in statements if "FOR UPDATE)" in s]  # waits for locked rows
     recorded = [s for s in statements if s.startswith("UPDATE") and "FROM (VALUES" in s]
-    assert len(claims) == 4  # 2 + 2 + 1, then the last look after the flag is cleared
+    assert len(claims) == 3  # 2 + 2 + 1
+    assert len(last_look) == 1  # then the last look after the flag is cleared
     assert len(recorded) == 3  # one per batch
     assert len(statements) == 4 + 3 + 1  # and the look for other runs' claims
     assert run.sent == len(sms_outbox) == 5
