@@ -66,7 +66,7 @@ docs: install
 
 ## bench: the send path against the floor of the stack and against the peers (django-allauth,
 ## drfpasswordless; issue 15) on loopback PostgreSQL, Redis, gunicorn, Celery and wrk (Debian packages
-## postgresql, redis-server, wrk); about 6 minutes; see BENCHMARKS.md, e.g.
+## postgresql, redis-server, wrk); about 10 minutes; see BENCHMARKS.md, e.g.
 ## BENCH_ARGS="--peers-only" (the peers step alone, ~4 min), "--rounds 5", "--no-peers"
 bench: install
 	@command -v wrk >/dev/null || { echo "ERROR: wrk not found: apt-get install -y wrk"; exit 1; }

@@ -249,7 +249,11 @@ def plot_peers(runs: list[Run], path: Path) -> None:
     lo = [m - min(found[n]["rounds"]) for m, n in zip(med, names, strict=True)]
     hi = [max(found[n]["rounds"]) - m for m, n in zip(med, names, strict=True)]
     colors = [
-        "tab:gray" if n == "floor" else "tab:blue" if n.startswith("ours") else "tab:orange"
+        "tab:gray"
+        if n in ("floor", "insert-floor")
+        else "tab:blue"
+        if n.startswith("ours")
+        else "tab:orange"
         for n in names
     ]
     fig, ax = plt.subplots(figsize=(10, 4.2))
