@@ -49,6 +49,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -516,6 +517,9 @@ def classic_summary(r: dict[str, Any]) -> list[str]:
 
 
 def main() -> None:
+    # A run stopped with SIGTERM (kill, a CI timeout) stops its servers too (running_stack's
+    # finally): without this, Python would exit at once and leave them running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser(description="django-ciam-otp send-path benchmark")
     parser.add_argument(
         "--duration", type=float, default=4, help="seconds per load step (main: x1.5)"

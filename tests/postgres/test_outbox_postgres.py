@@ -102,6 +102,36 @@ def test_a_claim_skips_the_rows_another_transaction_holds(client: OTPClient) -> 
     assert [t.pk for t in rest] == pks[:3]  # once released, the next claim takes them
 
 
+def test_the_last_look_waits_for_a_row_another_transaction_holds(client: OTPClient) -> None:
+    """A row locked for another reason (a wrong code's ``UPDATE`` in verify) is not skipped
+    by the run's last look: nothing else would take it once the flag is cleared."""
+    (pk,) = [outbox_token(client, 0).pk]
+    held = threading.Event()
+
+    def hold_briefly() -> None:
+        try:
+            with transaction.atomic():
+                OTPToken.objects.filter(pk=pk).update(attempts=1)  # as count_wrong_attempt
+                held.set()
+                time.sleep(0.3)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_briefly)
+    holder.start()
+    try:
+        assert held.wait(30)
+        skipped = OTPToken.objects.claim_due(limit=5, now=timezone.now(), lease=LEASE)
+        waited = OTPToken.objects.claim_due(
+            limit=5, now=timezone.now(), lease=LEASE, skip_locked=False
+        )
+    finally:
+        holder.join()
+    assert skipped == []
+    assert [t.pk for t in waited] == [pk]
+    assert OTPToken.objects.get(pk=pk).attempts == 1  # the other transaction's write stands
+
+
 def test_concurrent_claims_take_disjoint_batches(client: OTPClient) -> None:
     pks = {outbox_token(client, n).pk for n in range(20)}
     now = timezone.now()
