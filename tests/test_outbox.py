@@ -22,7 +22,6 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
 from django_ciam_otp import (
     circuit,
@@ -47,6 +46,7 @@ from django_ciam_otp.managers.tokens import OTPTokenQuerySet, SentRow
 from django_ciam_otp.models import DeliveryStatus, OTPClient, OTPToken, Quota, TokenStatus
 from tests.conftest import Api, ApiClient
 from tests.support import sms_backends
+from tests.support.brokers import DeadBroker
 
 pytestmark = pytest.mark.django_db
 
@@ -91,18 +91,6 @@ class ByNumber(sms_backends.ScriptedSMSBackend):
             assert self.clock is not None
             self.clock.now += SLOW_SECONDS
         return super().answer(message)
-
-
-class DeadBroker:
-    """Stands in for a task: publishing fails as with a dead broker (not eager)."""
-
-    class app:  # noqa: N801 - mirrors task.app.conf.task_always_eager
-        class conf:  # noqa: N801
-            task_always_eager = False
-
-    @staticmethod
-    def apply_async(*args: Any, **kwargs: Any) -> None:
-        raise OperationalError("connection refused")
 
 
 @pytest.fixture

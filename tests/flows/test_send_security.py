@@ -15,12 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
 from django_ciam_otp import send_otp, snapshots, verify_otp
 from django_ciam_otp.exceptions import TemporarilyUnavailable
 from django_ciam_otp.models import BlockedPrefix, DeliveryStatus, OTPToken, Quota, TestRecipient
 from tests.conftest import ApiClient, use_example_project
+from tests.support.brokers import DeadBroker
 
 pytestmark = pytest.mark.django_db
 
@@ -38,22 +38,10 @@ def phone_accounts(settings: Any) -> None:
     }
 
 
-class _DeadBroker:
-    """Stands in for the delivery task: publishing fails as with a dead broker."""
-
-    class app:  # noqa: N801 - mirrors task.app.conf.task_always_eager
-        class conf:  # noqa: N801
-            task_always_eager = False
-
-    @staticmethod
-    def apply_async(*args: Any, **kwargs: Any) -> None:
-        raise OperationalError("connection refused")
-
-
 @pytest.fixture
 def broker_down(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("django_ciam_otp.tasks.deliver_otp", _DeadBroker)
-    monkeypatch.setattr("django_ciam_otp.tasks.deliver_due", _DeadBroker)
+    monkeypatch.setattr("django_ciam_otp.tasks.deliver_otp", DeadBroker)
+    monkeypatch.setattr("django_ciam_otp.tasks.deliver_due", DeadBroker)
 
 
 def fresh_state() -> None:
