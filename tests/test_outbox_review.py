@@ -1,8 +1,10 @@
-"""Review of af38abe (the outbox): scenarios where its guarantees do not hold.
+"""An outsider's review of the outbox (af38abe): the scenarios it found, as tests.
 
-Each test states the guarantee it checks; a failing test is a confirmed defect.
-They reuse the fixtures and helpers of ``tests/test_outbox.py`` (SQLite, eager
-Celery, a test-driven clock) and stay fast.
+Each test was written failing against af38abe and states the guarantee it
+checks; the docstrings tell the scenario as found. All pass since the review's
+fixes but one (a strict xfail: the window is narrowed, not closed), and two show
+what is left to the beat's sweep. They reuse the fixtures and helpers of
+``tests/test_outbox.py`` (SQLite, eager Celery, a test-driven clock).
 """
 
 # ruff: noqa: F811 - the fixtures imported from tests.test_outbox are parameters here
@@ -127,7 +129,7 @@ def test_a_flag_the_run_could_not_clear_leaves_later_sends_to_the_sweep(
     assert row(late).delivery_status == DeliveryStatus.SENT
 
 
-def test_a_stalled_run_skips_its_last_look(caller: Any, answers: dict[str, str]) -> None:
+def test_a_stalled_run_still_takes_its_last_look(caller: Any, answers: dict[str, str]) -> None:
     """One retry cannot be published (a broker blip): the run clears the flag and stops
     without the last look, although delivering the sends that relied on it needs no broker."""
     queued(caller, PHONES[0])
@@ -152,7 +154,7 @@ def test_a_stalled_run_skips_its_last_look(caller: Any, answers: dict[str, str])
     )
 
 
-def test_an_exception_in_a_run_strands_the_rest_of_its_batch(
+def test_an_exception_in_a_run_gives_back_the_rest_of_its_batch(
     caller: Any, answers: dict[str, str]
 ) -> None:
     """Anything raising mid-batch (a signal receiver, a database error, the soft time limit
@@ -187,7 +189,7 @@ def test_an_exception_in_a_run_strands_the_rest_of_its_batch(
         "lost within that window is sent again after the lease"
     ),
 )
-def test_a_batch_whose_outcome_statement_is_lost_is_sent_again(
+def test_a_batch_whose_outcome_statement_is_lost_is_not_sent_again(
     caller: Any, answers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch records its sent messages only after its last message: if that statement does
@@ -246,7 +248,7 @@ def test_a_send_whose_token_a_running_run_took_while_its_wake_up_failed_stands(
 # --- retries -----------------------------------------------------------------------------------
 
 
-def test_a_retry_task_that_runs_before_the_requeue_waits_out_a_whole_lease(
+def test_a_retry_task_finds_its_token_requeued_and_sends_at_once(
     caller: Any, answers: dict[str, str]
 ) -> None:
     """The retry is published (countdown often the 0.1 s minimum) before the token is requeued;
@@ -267,9 +269,7 @@ def test_a_retry_task_that_runs_before_the_requeue_waits_out_a_whole_lease(
     assert outcome is None, f"the retry waits {outcome.countdown:.1f} s for the run's own claim"
 
 
-def test_a_stalled_run_goes_on_publishing_for_the_rest_of_its_batch(
-    caller: Any, answers: dict[str, str]
-) -> None:
+def test_a_stalled_run_publishes_no_more_retries(caller: Any, answers: dict[str, str]) -> None:
     """Once a retry's publish failed the run is 'stalled', yet it keeps offering the batch and
     publishing a retry for each transient failure, each through the full PUBLISH_RETRY_POLICY
     (connection timeouts included): a batch of 50 meets the soft and hard time limits."""
@@ -287,7 +287,7 @@ def test_a_stalled_run_goes_on_publishing_for_the_rest_of_its_batch(
     assert len(attempts) == 1, f"{len(attempts)} publishes against a broker known to be down"
 
 
-def test_the_soft_time_limit_in_a_publish_is_taken_for_a_broker_failure(
+def test_the_soft_time_limit_in_a_publish_is_not_taken_for_a_broker_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``tasks.publish`` turns every exception into TemporarilyUnavailable, SoftTimeLimitExceeded
@@ -310,7 +310,7 @@ def test_the_soft_time_limit_in_a_publish_is_taken_for_a_broker_failure(
 # --- quota and envelopes -------------------------------------------------------------------------
 
 
-def test_a_superseded_outbox_token_keeps_its_sealed_code_and_its_quota(
+def test_a_superseded_outbox_token_expires_with_its_quota_back(
     caller: Any, answers: dict[str, str], settings: Any
 ) -> None:
     """A task per code closed a token superseded before its delivery at once (expired, quota
