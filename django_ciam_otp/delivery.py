@@ -150,9 +150,7 @@ def _deliver_unclaimed(
     if token.delivery_status in FINISHED_DELIVERIES:
         return None
     if token.status != TokenStatus.PENDING or now >= token.code_expires_at:
-        if OTPToken.objects.expire_unsent(token.pk, "not sent: code no longer usable"):
-            metrics.delivery(token.delivery_backend, token.channel, "expired")
-        Quota.objects.give_back(token)
+        close_unusable(token)
         return None
     if payload is None or payload.get("h") != token.token_hash[:16]:
         mark_failed(token, "envelope could not be opened (hash key changed?)")
@@ -161,6 +159,14 @@ def _deliver_unclaimed(
     if not OTPToken.objects.claim_read(token.pk, now=now, lease=lease):
         return _claimed_elsewhere(token.pk, now, lease)
     return _send(token, payload, attempt, now)
+
+
+def close_unusable(token: OTPToken) -> None:
+    """A token that can no longer be verified (closed, or its code expired) sends nothing:
+    its delivery expires and its quota comes back."""
+    if OTPToken.objects.expire_unsent(token.pk, "not sent: code no longer usable"):
+        metrics.delivery(token.delivery_backend, token.channel, "expired")
+    Quota.objects.give_back(token)
 
 
 #: How often a task looks again for a token it cannot see (about a minute in all).

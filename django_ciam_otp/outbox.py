@@ -37,10 +37,12 @@ from django.utils import timezone
 from . import crypto, failover, tracing
 from .backends.base import Accepted
 from .conf import otp_settings
-from .counters.store import cache_is_down, counter_cache, trip_breaker
+from .counters import CacheUnavailable
+from .counters import store as counters
 from .delivery import (
     HandOver,
     claim_lease,
+    close_unusable,
     mark_failed,
     offer_token,
     record_delivered,
@@ -48,7 +50,7 @@ from .delivery import (
     settle_unsent,
 )
 from .managers.tokens import SentRow
-from .models import OTPToken, Quota, TokenStatus
+from .models import OTPToken, TokenStatus
 
 # --- the wake-up flag -----------------------------------------------------------------------
 
@@ -61,18 +63,17 @@ FOLLOW_UP_KEY = "ciam_otp:delivery:follow-up"
 
 
 def claim_wake() -> bool:
-    """Set the flag; whether this send must publish (no run pending, or the cache cannot say)."""
-    return _add(WAKE_KEY, WAKE_SECONDS)
+    """Set the flag; whether this send must publish (no run pending, or the cache cannot say:
+    a task too many beats a lost code)."""
+    return _set_flag(WAKE_KEY, WAKE_SECONDS, if_unknown=True)
 
 
 def release_wake() -> None:
     """The outbox looks empty (or a publish failed): the next send publishes again."""
-    if cache_is_down():
-        return
     try:
-        counter_cache().delete(WAKE_KEY)
-    except Exception:  # noqa: BLE001 - the flag runs out by itself (WAKE_SECONDS)
-        trip_breaker()
+        counters.delete_many([WAKE_KEY])
+    except CacheUnavailable:
+        pass  # the flag runs out by itself (WAKE_SECONDS)
 
 
 def claim_follow_up(seconds: float) -> bool:
@@ -83,24 +84,16 @@ def claim_follow_up(seconds: float) -> bool:
     A cache that cannot say says no: then every send wakes a run anyway, and the
     beat's sweep (``docs/celery.md``) covers a quiet site.
     """
-    if cache_is_down():
-        return False
-    try:
-        return bool(counter_cache().add(FOLLOW_UP_KEY, 1, max(1, int(seconds))))
-    except Exception:  # noqa: BLE001 - see the docstring
-        trip_breaker()
-        return False
+    return _set_flag(FOLLOW_UP_KEY, max(1, int(seconds)), if_unknown=False)
 
 
-def _add(key: str, seconds: int) -> bool:
-    """``SET NX``; a cache that does not answer says yes (a task too many beats a lost code)."""
-    if cache_is_down():
-        return True
+def _set_flag(key: str, seconds: int, *, if_unknown: bool) -> bool:
+    """``SET NX`` through the counter store (its breaker included); ``if_unknown`` when the
+    cache does not answer."""
     try:
-        return bool(counter_cache().add(key, 1, seconds))
-    except Exception:  # noqa: BLE001 - see the docstring
-        trip_breaker()
-        return True
+        return counters.add(key, 1, seconds)
+    except CacheUnavailable:
+        return if_unknown
 
 
 # --- a run of the batch task ------------------------------------------------------------------
@@ -306,8 +299,7 @@ def _offer_claimed(token: OTPToken, started: float, run: DueRun) -> failover.Off
     expires and its quota comes back, as a task of its own would have done.
     """
     if token.status != TokenStatus.PENDING:
-        if OTPToken.objects.expire_unsent(token.pk, "not sent: code no longer usable"):
-            Quota.objects.give_back(token)
+        close_unusable(token)
         return None
     try:
         payload: dict[str, Any] | None = crypto.unseal(token.delivery_envelope)

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from django_ciam_otp import (
     circuit,
+    counters,
     crypto,
     delivery,
     dispatch,
@@ -588,7 +589,7 @@ def test_a_cache_that_fails_says_publish() -> None:
     broken = mock.Mock()
     broken.add.side_effect = ConnectionError("cache down")
     broken.delete.side_effect = ConnectionError("cache down")
-    with mock.patch.object(outbox, "counter_cache", return_value=broken):
+    with mock.patch.object(counters.store, "counter_cache", return_value=broken):
         assert outbox.claim_wake()
         assert outbox.claim_wake()  # the breaker is open: not even asked
         assert not outbox.claim_follow_up(3)  # no follow-up chains (every send wakes a run)

@@ -25,7 +25,7 @@ from django.db import connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from django_ciam_otp import delivery, dispatch, flows, outbox, signals, sql, tasks
+from django_ciam_otp import counters, delivery, dispatch, flows, outbox, signals, sql, tasks
 from django_ciam_otp.exceptions import TemporarilyUnavailable
 from django_ciam_otp.managers.tokens import OUTBOX_FIELDS, OTPTokenQuerySet
 from django_ciam_otp.models import DeliveryStatus, OTPToken, Quota, TokenStatus
@@ -111,7 +111,7 @@ def test_a_flag_the_run_could_not_clear_leaves_later_sends_to_the_sweep(
     assert outbox.claim_wake()  # the first send's wake-up
 
     def release_with_breaker_open() -> None:
-        with mock.patch.object(outbox, "cache_is_down", return_value=True):
+        with mock.patch.object(counters.store, "cache_is_down", return_value=True):
             outbox.release_wake()
 
     run = outbox.deliver_due(

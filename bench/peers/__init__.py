@@ -14,7 +14,7 @@ answer counts as a sent code. ``bench/peers/setup.py`` prepares the databases,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,19 @@ class Peer:
     probe_status: int
 
 
+DRFPASSWORDLESS = Peer(
+    name="drfpasswordless",
+    label="drfpasswordless mobile, as shipped",
+    settings="bench.peers.drfpasswordless_settings",
+    database="peer_drfpl",
+    path="/auth/mobile/",
+    recipient="mobile",
+    expect_status=200,
+    expect_body="texted",
+    probe_path="/auth/mobile/",
+    probe_status=405,
+)
+
 PEERS: tuple[Peer, ...] = (
     Peer(
         name="allauth",
@@ -51,29 +64,13 @@ PEERS: tuple[Peer, ...] = (
         probe_path="/_allauth/app/v1/config",
         probe_status=200,
     ),
-    Peer(
-        name="drfpasswordless",
-        label="drfpasswordless mobile, as shipped",
-        settings="bench.peers.drfpasswordless_settings",
-        database="peer_drfpl",
-        path="/auth/mobile/",
-        recipient="mobile",
-        expect_status=200,
-        expect_body="texted",
-        probe_path="/auth/mobile/",
-        probe_status=405,
-    ),
-    Peer(
+    DRFPASSWORDLESS,
+    replace(
+        DRFPASSWORDLESS,
         name="drfpasswordless+index",
         label="drfpasswordless mobile, UPPER(mobile) index added",
         settings="bench.peers.drfpasswordless_indexed_settings",
         database="peer_drfpl_index",
-        path="/auth/mobile/",
-        recipient="mobile",
-        expect_status=200,
-        expect_body="texted",
-        probe_path="/auth/mobile/",
-        probe_status=405,
     ),
 )
 
