@@ -57,8 +57,17 @@ from django.core.mail import mail_admins
 
 from . import counters, signals
 from .conf import otp_settings
-from .counters import BUDGET_REFUSED, Budget, Bump, CountResult, Distinct, Sum, store
-from .counters.rates import bucket_keys
+from .counters import (
+    BUDGET_REFUSED,
+    Buckets,
+    Budget,
+    Bump,
+    CountResult,
+    Distinct,
+    Sum,
+    sliding_window,
+    store,
+)
 from .exceptions import RateLimitExceeded
 
 logger = logging.getLogger(__name__)
@@ -102,17 +111,21 @@ def enabled() -> bool:
 # --- keys ----------------------------------------------------------------------------------
 
 
-def _buckets(kind: str, width: int, span: int, now: float, skip_last: int = 0) -> tuple[str, ...]:
-    """The keys of ``kind``'s buckets of ``width`` seconds covering the last ``span`` seconds."""
+def _buckets(kind: str, width: int, span: int, now: float, skip_last: int = 0) -> Buckets:
+    """``kind``'s buckets of ``width`` seconds covering the last ``span`` seconds.
+
+    Their settled part travels as a memo (``rates.sliding_window``): a send
+    passes a few keys per sum, not a day of hours.
+    """
     stem = f"ciam_otp:site:{kind}:{width}"
-    return bucket_keys(stem, width, max(1, span // width), now, skip_last=skip_last)
+    return sliding_window(stem, width, max(1, span // width), now, skip_last=skip_last)
 
 
-def _short(kind: str, now: float, skip_last: int = 0) -> tuple[str, ...]:
+def _short(kind: str, now: float, skip_last: int = 0) -> Buckets:
     return _buckets(kind, SHORT_BUCKET, int(_setting("SITE_WINDOW")), now, skip_last)
 
 
-def _long(kind: str, now: float) -> tuple[str, ...]:
+def _long(kind: str, now: float) -> Buckets:
     return _buckets(kind, LONG_BUCKET, int(_setting("SITE_HISTORY")), now)
 
 
@@ -174,10 +187,10 @@ def watch(prefix: str | None, known_key: str, *, now: float | None = None) -> Si
     short_ttl, long_ttl = _short_ttl(), _long_ttl()
     # Attempts, not deliveries: a send the budget refuses still shows the attack.
     bumps = (
-        Bump(_short("s", now)[-1], short_ttl, kept=True),
-        Bump(_long("s", now)[-1], long_ttl, kept=True),
-        Bump(_short("u", now)[-1], short_ttl, unless=known_key, kept=True),
-        Bump(_long("u", now)[-1], long_ttl, unless=known_key, kept=True),
+        Bump(_short("s", now).keys[-1], short_ttl, kept=True),
+        Bump(_long("s", now).keys[-1], long_ttl, kept=True),
+        Bump(_short("u", now).keys[-1], short_ttl, unless=known_key, kept=True),
+        Bump(_long("u", now).keys[-1], long_ttl, unless=known_key, kept=True),
     )
     settled = TYPING_SECONDS // SHORT_BUCKET
     sums = (
@@ -195,8 +208,8 @@ def watch(prefix: str | None, known_key: str, *, now: float | None = None) -> Si
     # the site for everybody.
     short_sets, long_sets = _short("f", now), _long("f", now)
     distinct = (
-        Distinct(SHORT_FRESH, prefix, short_sets[-1], short_sets, 10**9, short_ttl, known_key),
-        Distinct(LONG_FRESH, prefix, long_sets[-1], long_sets, 10**9, long_ttl, known_key),
+        Distinct(SHORT_FRESH, prefix, short_sets.keys[-1], short_sets, 10**9, short_ttl, known_key),
+        Distinct(LONG_FRESH, prefix, long_sets.keys[-1], long_sets, 10**9, long_ttl, known_key),
     )
     bucket = ceiling()
     budgets = (
@@ -369,8 +382,8 @@ def record_verification(*, now: float | None = None) -> None:
         return
     now = time.time() if now is None else now
     try:
-        store.bump(_short("v", now)[-1], _short_ttl())
-        store.bump(_long("v", now)[-1], _long_ttl())
+        store.bump(_short("v", now).keys[-1], _short_ttl())
+        store.bump(_long("v", now).keys[-1], _long_ttl())
     except counters.CacheUnavailable:  # monitoring must never fail a verification
         logger.warning("site-wide conversion could not count (cache unavailable)")
 
@@ -396,7 +409,7 @@ def status(*, hours: int = 6, now: float | None = None) -> Status:
     if not enabled() or counters.cache_is_down():
         return Status(enabled(), None, None, bucket.per_hour, ())
     now = time.time() if now is None else now
-    keys = _long("u", now)[-hours:]
+    keys = _long("u", now).keys[-hours:]
     try:
         values = store.get_many([MODE_KEY, *keys])
         left = store.budget_left(BUDGET_KEY, bucket.capacity, bucket.per_second)

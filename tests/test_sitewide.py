@@ -228,7 +228,9 @@ def test_a_verified_sms_code_counts_in_the_sites_conversion(site, monkeypatch):
     sent = send_otp(usage="signup", phone_number=phone)
     verify_otp(None, sent.otp_token, "123456", phone_number=phone, usage="signup")
     now = time.time()
-    verified = store.get_many([sitewide._short("v", now)[-1], sitewide._long("v", now)[-1]])
+    verified = store.get_many(
+        [sitewide._short("v", now).keys[-1], sitewide._long("v", now).keys[-1]]
+    )
     assert list(verified.values()) == [1, 1]
     assert sitewide.status().unproven_by_hour[-1] == 1  # the send: its block was unproven
 

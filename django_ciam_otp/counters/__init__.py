@@ -10,6 +10,8 @@
   - :class:`Marker`: a key set by a send, telling whether it was there;
   - :class:`Sum`: plain counters (or any numeric key) read, added up;
   - :class:`Distinct`: a member counted among sets, up to a cap;
+  - :class:`Buckets`: a sliding window's keys for either, its settled ones
+    kept under a memo the Redis script reads instead (``rates.sliding_window``);
   - :class:`Budget`: a token bucket (capacity, refill per second) that
     applies ``when`` a key exists and ``unless`` another does, answering
     :data:`BUDGET_TAKEN`, :data:`BUDGET_REFUSED` or :data:`BUDGET_NOT_APPLIED`;
@@ -32,6 +34,7 @@ from .plan import (
     BUDGET_TAKEN,
     CALLER,
     RECIPIENT,
+    Buckets,
     Budget,
     Bump,
     CountPlan,
@@ -42,7 +45,7 @@ from .plan import (
     Rate,
     Sum,
 )
-from .rates import parse_rate, rates_for, wait_for
+from .rates import parse_rate, rates_for, sliding_window, wait_for
 from .redis import RedisStore, redis_access
 from .store import (
     BREAKER_SECONDS,
@@ -60,6 +63,7 @@ __all__ = [
     "BUDGET_TAKEN",
     "CALLER",
     "RECIPIENT",
+    "Buckets",
     "Budget",
     "Bump",
     "CacheStore",
@@ -80,6 +84,7 @@ __all__ = [
     "rates_for",
     "redis_access",
     "reset_breaker",
+    "sliding_window",
     "trip_breaker",
     "wait_for",
 ]

@@ -77,6 +77,7 @@ class CacheStore:
             self.cache.set(plan.marker.key, 1, plan.marker.ttl)  # as SET EX: a fresh lifetime
         sums: dict[str, int] = {}
         if plan.sums:
+            # Every key: this store keeps no memo of settled buckets.
             values = self.cache.get_many([k for total in plan.sums for k in total.keys])
             for total in plan.sums:
                 sums[total.name] = sum(int(values.get(k) or 0) for k in total.keys)
@@ -121,9 +122,10 @@ class CacheStore:
         return tuple(found), full
 
     def _distinct(self, count: Distinct) -> int:
-        values = self.cache.get_many(list(count.union))
+        union = count.window.keys  # every set: this store keeps no memo
+        values = self.cache.get_many(list(union))
         seen: set[str] = set()
-        for key in count.union:
+        for key in union:
             seen |= set(values.get(key) or ())
         if count.member in seen:
             return len(seen)

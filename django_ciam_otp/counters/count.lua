@@ -5,24 +5,34 @@
 --
 -- ARGV[1]: numbers separated by spaces (one argument is cheaper to encode and
 -- parse than forty):
+--   the number of memos, and 1 if the settled keys are sent (else 0);
 --   the number of limit groups, then per group its phase, its number of rates,
 --   1 if it refuses by itself (else 0), and per rate its limit and its key's
 --   lifetime;
 --   the number of bumps, then per bump its lifetime and 1 if it has an
 --   "unless" key (else 0);
 --   the marker's lifetime (0: no marker);
---   the number of sums, then per sum its number of keys;
---   the number of distinct counts, then per count its lifetime, its cap, its
---   number of sets and 1 if it has an "unless" key (else 0);
+--   the number of sums, then per sum its window;
+--   the number of distinct counts, then per count its lifetime, its cap and 1
+--   if it has an "unless" key (else 0), then its window;
+--   a window is: 1 if it has a memo (else 0), the memo's lifetime, the number
+--   of settled keys sent, the number of open keys;
 --   the number of budgets, then per budget its lifetime, 1 if it has a "when"
 --   key (else 0), 1 if it has an "unless" key (else 0), its capacity and its
 --   refill per second (both may be fractions).
 -- ARGV[1 + d]: the member of distinct count d.
--- KEYS: every rate's key (groups in order), each bump's key followed by its
--- "unless" key (if any), the marker (if any), the keys of each sum, per
--- distinct count the set to add to, its "unless" key (if any) and the sets to
--- count in, then per
--- budget its key followed by its "when" and "unless" keys (those it has).
+-- KEYS: the memos (sums' then distinct counts', in order), every rate's key
+-- (groups in order), each bump's key followed by its "unless" key (if any),
+-- the marker (if any), the settled keys (if sent) and open keys of each sum,
+-- per distinct count the set to add to, its "unless" key (if any) and its
+-- settled (if sent) and open sets, then per budget its key followed by its
+-- "when" and "unless" keys (those it has).
+--
+-- A memo holds what its settled keys add up to (a sum: a number; a distinct
+-- count: the union of its sets, plus the member '' so that an empty union
+-- still exists). Without the settled keys, a missing memo stops the script
+-- before it writes anything: the answer is {-1} and the caller sends the
+-- plan again with them.
 --
 -- Answer: the refusing group (its position, 0: none) and every rate's count
 -- (after counting it, or as found when its phase refused); then, when nothing
@@ -33,6 +43,18 @@
 local spec, a = {}, 1
 for v in string.gmatch(ARGV[1], '%S+') do spec[#spec + 1] = tonumber(v) end
 local function arg() local v = spec[a]; a = a + 1; return v end
+
+local memos, settled_sent = arg(), arg()
+if settled_sent == 0 then
+  for i = 1, memos do
+    if redis.call('EXISTS', KEYS[i]) == 0 then return {-1} end
+  end
+end
+local m = 0
+local function memo() m = m + 1; return KEYS[m] end
+-- The plan's own keys, after the memos.
+local K = {}
+for i = memos + 1, #KEYS do K[#K + 1] = KEYS[i] end
 
 local groups, k = {}, 0
 for g = 1, arg() do
@@ -53,7 +75,7 @@ while g <= #groups and refused == 0 do
   for h = g, last do
     local full = groups[h][2] == 1
     for _, rate in ipairs(groups[h][3]) do
-      local c = tonumber(redis.call('GET', KEYS[rate[1]]) or '0') or 0
+      local c = tonumber(redis.call('GET', K[rate[1]]) or '0') or 0
       counts[rate[1]] = c
       if c >= rate[2] then full = true end
     end
@@ -62,8 +84,8 @@ while g <= #groups and refused == 0 do
   if refused == 0 then
     for h = g, last do
       for _, rate in ipairs(groups[h][3]) do
-        local c = redis.call('INCR', KEYS[rate[1]])
-        if c == 1 then redis.call('EXPIRE', KEYS[rate[1]], rate[3]) end
+        local c = redis.call('INCR', K[rate[1]])
+        if c == 1 then redis.call('EXPIRE', K[rate[1]], rate[3]) end
         counts[rate[1]] = c
       end
     end
@@ -76,11 +98,11 @@ if refused ~= 0 then return result end
 
 for _ = 1, arg() do
   k = k + 1
-  local key, ttl, unless = KEYS[k], arg(), arg()
+  local key, ttl, unless = K[k], arg(), arg()
   local skip = false
   if unless == 1 then
     k = k + 1
-    skip = redis.call('EXISTS', KEYS[k]) == 1
+    skip = redis.call('EXISTS', K[k]) == 1
     result[#result + 1] = skip and 0 or 1
   end
   if not skip and redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ttl) end
@@ -89,34 +111,62 @@ end
 local marker_ttl = arg()
 if marker_ttl > 0 then
   k = k + 1
-  result[#result + 1] = redis.call('EXISTS', KEYS[k])
-  redis.call('SET', KEYS[k], '1', 'EX', marker_ttl)
+  result[#result + 1] = redis.call('EXISTS', K[k])
+  redis.call('SET', K[k], '1', 'EX', marker_ttl)
 else
   result[#result + 1] = 1
 end
 
+local function plain(key) return tonumber(redis.call('GET', key) or '0') or 0 end
+
 for _ = 1, arg() do
+  local has_memo, memo_ttl, settled, n = arg(), arg(), arg(), arg()
   local total = 0
-  for _ = 1, arg() do
+  if has_memo == 1 then
+    local key = memo()
+    local kept = redis.call('GET', key)
+    if kept then
+      total = tonumber(kept) or 0
+    else  -- missing: the settled keys were sent (see the header)
+      for i = 1, settled do total = total + plain(K[k + i]) end
+      redis.call('SET', key, total, 'EX', memo_ttl)
+    end
+    k = k + settled
+  end
+  for _ = 1, n do
     k = k + 1
-    total = total + (tonumber(redis.call('GET', KEYS[k]) or '0') or 0)
+    total = total + plain(K[k])
   end
   result[#result + 1] = total
 end
 
 for d = 1, arg() do
-  local ttl, cap, n, has_unless = arg(), arg(), arg(), arg()
+  local ttl, cap, has_unless = arg(), arg(), arg()
+  local has_memo, memo_ttl, settled, n = arg(), arg(), arg(), arg()
   k = k + 1
-  local target, member = KEYS[k], ARGV[1 + d]
+  local target, member = K[k], ARGV[1 + d]
   local seen, count = false, 0
   if has_unless == 1 then
     k = k + 1
-    seen = redis.call('EXISTS', KEYS[k]) == 1  -- not counted: as if already in
+    seen = redis.call('EXISTS', K[k]) == 1  -- not counted: as if already in
+  end
+  if has_memo == 1 then
+    local key = memo()
+    if redis.call('EXISTS', key) == 0 then  -- missing: the settled sets were sent
+      local sets = {}
+      for i = 1, settled do sets[i] = K[k + i] end
+      redis.call('SUNIONSTORE', key, unpack(sets))
+      redis.call('SADD', key, '')
+      redis.call('EXPIRE', key, memo_ttl)
+    end
+    k = k + settled
+    if redis.call('SISMEMBER', key, member) == 1 then seen = true end
+    count = count + redis.call('SCARD', key) - 1
   end
   for _ = 1, n do
     k = k + 1
-    if redis.call('SISMEMBER', KEYS[k], member) == 1 then seen = true end
-    count = count + redis.call('SCARD', KEYS[k])
+    if redis.call('SISMEMBER', K[k], member) == 1 then seen = true end
+    count = count + redis.call('SCARD', K[k])
   end
   if not seen then
     if count < cap then
@@ -134,14 +184,14 @@ local now
 for _ = 1, arg() do
   local ttl, has_when, has_unless, capacity, per_second = arg(), arg(), arg(), arg(), arg()
   k = k + 1
-  local key, applies = KEYS[k], true
+  local key, applies = K[k], true
   if has_when == 1 then
     k = k + 1
-    if redis.call('EXISTS', KEYS[k]) == 0 then applies = false end
+    if redis.call('EXISTS', K[k]) == 0 then applies = false end
   end
   if has_unless == 1 then
     k = k + 1
-    if redis.call('EXISTS', KEYS[k]) == 1 then applies = false end
+    if redis.call('EXISTS', K[k]) == 1 then applies = false end
   end
   if not applies then
     result[#result + 1] = -1

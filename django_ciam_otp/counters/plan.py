@@ -26,6 +26,13 @@ store keeps:
   rule: the store only reports.
 * **refunds** hand back the rates and the bumps that were incremented, never a
   budget's token: a send refused after it took one still spent it.
+* **settled buckets** (:class:`Buckets`): a sum or a distinct count over a
+  sliding window may say which of its keys no send bumps any more, and a
+  ``memo`` key to keep their total (their union) under while the window
+  stays where it is. A store may read the memo instead of those keys (the
+  Redis script does: a send then passes its window's two open buckets and the
+  memo, not every hour of a day) or ignore it and read them all (the cache
+  store does); both answer the same.
 
 Keys named by ``unless`` and ``when`` are cache keys like every other key of a
 plan (the cache's key function applies to them all); only their existence is
@@ -105,11 +112,52 @@ class Marker:
 
 
 @dataclass(frozen=True)
+class Buckets:
+    """The keys of a sliding window's buckets, oldest first, and which of them are settled.
+
+    The first ``settled`` keys are buckets no send bumps any more (their time
+    is over, the clock's slack included), so their total never changes: a
+    store may keep it under ``memo`` for ``memo_ttl`` seconds. The memo's name
+    names the settled range, so the window moving on names a new memo and
+    nothing ever has to be invalidated (``rates.sliding_window``).
+    """
+
+    keys: tuple[str, ...]
+    settled: int = 0
+    memo: str | None = None
+    memo_ttl: int = 0
+
+    def __post_init__(self) -> None:
+        if self.memo is not None and not (1 <= self.settled <= len(self.keys)):
+            raise ValueError(f"a memo needs settled keys: {self.settled} of {len(self.keys)}")
+        if self.memo is not None and self.memo_ttl < 1:
+            raise ValueError("a memo's ttl must be at least one second")
+
+    @property
+    def open(self) -> tuple[str, ...]:
+        """The keys read every time: all of them when there is no memo."""
+        return self.keys[self.settled :] if self.memo is not None else self.keys
+
+    @property
+    def closed(self) -> tuple[str, ...]:
+        """The keys a memo stands for (none without one)."""
+        return self.keys[: self.settled] if self.memo is not None else ()
+
+
+@dataclass(frozen=True)
 class Sum:
-    """The total of plain counters, read after the bumps."""
+    """The total of plain counters, read after the bumps (a tuple of keys, or ``Buckets``)."""
 
     name: str
-    keys: tuple[str, ...]
+    buckets: Buckets | tuple[str, ...]
+
+    @property
+    def window(self) -> Buckets:
+        return self.buckets if isinstance(self.buckets, Buckets) else Buckets(self.buckets)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.window.keys
 
 
 @dataclass(frozen=True)
@@ -127,10 +175,20 @@ class Distinct:
     name: str
     member: str
     key: str
-    union: tuple[str, ...]
+    #: The sets, ``key`` last (a tuple of keys, or ``Buckets`` whose settled sets' union
+    #: a store may keep under the memo).
+    union: Buckets | tuple[str, ...]
     cap: int
     ttl: int
     unless: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.member:
+            raise ValueError(f"distinct count {self.name}: the member must not be empty")
+
+    @property
+    def window(self) -> Buckets:
+        return self.union if isinstance(self.union, Buckets) else Buckets(self.union)
 
 
 @dataclass(frozen=True)

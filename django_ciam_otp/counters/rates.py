@@ -34,7 +34,11 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .plan import Rate
+from .plan import Buckets, Rate
+
+#: A sliding window's newest buckets that a send may still bump: the current one, and the one
+#: before it for a web server whose clock is up to a bucket behind. The older ones are settled.
+OPEN_BUCKETS = 2
 
 #: Seconds a counter outlives its longest possible window (as django-ratelimit's keys do).
 EXPIRATION_FUDGE = 5
@@ -102,5 +106,31 @@ def bucket_keys(
     reader sums them all. ``skip_last`` leaves out that many of the newest
     (the site-wide view's settled sends: codes still being typed).
     """
+    return sliding_window(stem, width, count, now, skip_last=skip_last).keys
+
+
+def sliding_window(
+    stem: str, width: int, count: int, now: float | None = None, *, skip_last: int = 0
+) -> Buckets:
+    """:func:`bucket_keys` with its settled buckets named, and the memo that may stand for them.
+
+    Buckets older than the :data:`OPEN_BUCKETS` newest are settled; the memo
+    ``<stem>:settled:<first>-<last>`` names their range (so it never needs
+    invalidating) and lives two buckets, as long as a server up to a bucket
+    behind still asks for it. Fewer than two settled buckets get no memo: it
+    would save nothing.
+    """
     current = int((time.time() if now is None else now) // width)
-    return tuple(f"{stem}:{b}" for b in range(current - count + 1, current - skip_last + 1))
+    return _window(stem, width, count, skip_last, current)
+
+
+@functools.lru_cache(maxsize=512)
+def _window(stem: str, width: int, count: int, skip_last: int, current: int) -> Buckets:
+    """One window's names, made once per bucket (a send asks for ten windows of a day each)."""
+    first, last = current - count + 1, current - skip_last
+    keys = tuple(f"{stem}:{b}" for b in range(first, last + 1))
+    settled_last = min(last, current - OPEN_BUCKETS)
+    settled = settled_last - first + 1
+    if settled < 2:
+        return Buckets(keys)
+    return Buckets(keys, settled, f"{stem}:settled:{first}-{settled_last}", 2 * width)

@@ -1,7 +1,10 @@
 """``RedisStore``: a whole :class:`CountPlan` in one atomic round trip (``count.lua``).
 
 One round trip instead of one or two per rate, and atomic, so a refused
-request never shows in a counter even for a moment. The scripts are loaded
+request never shows in a counter even for a moment. A sliding window's
+settled buckets travel only when their memo is missing (``plan.Buckets``):
+the site-wide view's day of hourly buckets is then a memo and two keys, not
+twenty-four, in the request and in the script. The scripts are loaded
 once per process with ``SCRIPT LOAD`` and run by their SHA (``EVALSHA``),
 loaded again when Redis answers ``NOSCRIPT`` (a restart, ``SCRIPT FLUSH``,
 another server). The plain operations go through the Django cache, like the
@@ -89,12 +92,25 @@ class RedisStore(CacheStore):
         self.access = access
 
     def count(self, plan: CountPlan) -> CountResult:
+        """One round trip, two when a memo is missing (a window moved on since its last send)."""
         keys, args = wire.encode(plan)
-        return wire.decode(plan, run_script(self.access, "count", keys, args))
+        answer = run_script(self.access, "count", keys, args)
+        if wire.needs_settled(answer):
+            keys, args = wire.encode(plan, settled=True)
+            answer = run_script(self.access, "count", keys, args)
+        return wire.decode(plan, answer)
 
     def refund(self, keys: Sequence[str]) -> None:
         if keys:
             run_script(self.access, "refund", keys, [])
+
+    def add(self, key: str, value: Any, ttl: int | None) -> bool:
+        """``SET NX`` on the client itself for an integer (stored as the number, as both cache
+        backends store one): a flag set on every send (``outbox.claim_wake``) skips the
+        cache's serializer and key plumbing. Anything else goes through the cache."""
+        if type(value) is not int:
+            return super().add(key, value, ttl)
+        return bool(self.access.client.set(self.access.make_key(key), value, nx=True, ex=ttl))
 
     def budget_left(self, key: str, capacity: float, per_second: float) -> float:
         """Read on the server's clock, as ``count.lua`` refills (one round trip)."""

@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .plan import CountPlan, CountResult, charged_keys
+from .plan import Buckets, CountPlan, CountResult, charged_keys
+
+#: The script's whole answer when a memo is missing and the settled keys were not sent:
+#: nothing was counted; send the plan again with them (``encode(plan, settled=True)``).
+SETTLED_NEEDED = -1
 
 
-def encode(plan: CountPlan) -> tuple[list[str], list[str]]:
-    """``plan`` as the script's ``KEYS`` and ``ARGV``."""
-    keys: list[str] = []
-    spec: list[int | float] = [len(plan.groups)]
+def encode(plan: CountPlan, *, settled: bool = False) -> tuple[list[str], list[str]]:
+    """``plan`` as the script's ``KEYS`` and ``ARGV``.
+
+    ``settled``: also send the keys the memos stand for, so that a missing memo
+    is computed; without them the script refuses to run when one is missing
+    (:data:`SETTLED_NEEDED`), which happens once per memo as a window moves on.
+    """
+    memos = [w.memo for w in _windows(plan) if w.memo is not None]
+    keys: list[str] = list(memos)
+    spec: list[int | float] = [len(memos), 1 if settled else 0, len(plan.groups)]
     for group in plan.groups:
         spec += [group.phase, len(group.rates), 1 if group.forced else 0]
         for rate in group.rates:
@@ -32,19 +42,37 @@ def encode(plan: CountPlan) -> tuple[list[str], list[str]]:
     spec.append(plan.marker.ttl if plan.marker is not None else 0)
     spec.append(len(plan.sums))
     for total in plan.sums:
-        keys += total.keys
-        spec.append(len(total.keys))
+        spec += _window(total.window, keys, settled)
     spec.append(len(plan.distinct))
     for count in plan.distinct:
         keys.append(count.key)
-        spec += [count.ttl, count.cap, len(count.union), _flag(count.unless, keys)]
-        keys += count.union
+        spec += [count.ttl, count.cap, _flag(count.unless, keys)]
+        spec += _window(count.window, keys, settled)
     spec.append(len(plan.budgets))
     for budget in plan.budgets:
         keys.append(budget.key)
         spec += [budget.ttl, _flag(budget.when, keys), _flag(budget.unless, keys)]
         spec += [float(budget.capacity), float(budget.per_second)]
     return keys, [" ".join(map(repr, spec)), *(count.member for count in plan.distinct)]
+
+
+def _windows(plan: CountPlan) -> list[Buckets]:
+    """The sums' windows then the distinct counts': the order the script takes memos in."""
+    return [t.window for t in plan.sums] + [c.window for c in plan.distinct]
+
+
+def _window(window: Buckets, keys: list[str], settled: bool) -> list[int]:
+    """A window's spec (memo, its ttl, settled keys sent, open keys); its keys onto ``keys``."""
+    sent = window.closed if settled else ()
+    keys += sent
+    keys += window.open
+    has_memo = window.memo is not None
+    return [1 if has_memo else 0, window.memo_ttl if has_memo else 0, len(sent), len(window.open)]
+
+
+def needs_settled(answer: Sequence[int]) -> bool:
+    """Whether ``answer`` says: a memo is missing, send the settled keys (nothing was counted)."""
+    return len(answer) == 1 and int(answer[0]) == SETTLED_NEEDED
 
 
 def _flag(key: str | None, keys: list[str]) -> int:

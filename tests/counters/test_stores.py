@@ -272,6 +272,22 @@ def test_plain_operations(store):
     assert store.touch("ciam_otp:test:a", 60) is False
 
 
+def test_add_keeps_any_value_and_its_lifetime(store):
+    # RedisStore sets an integer on the client itself and anything else through the cache:
+    # both must read back as the cache wrote them, and both must expire.
+    assert store.add("ciam_otp:test:flag", 1, 2) is True
+    assert store.add("ciam_otp:test:record", {"sent": [1, 2]}, 60) is True
+    assert store.add("ciam_otp:test:forever", 7, None) is True
+    assert store.get_many(["ciam_otp:test:flag", "ciam_otp:test:record"]) == {
+        "ciam_otp:test:flag": 1,
+        "ciam_otp:test:record": {"sent": [1, 2]},
+    }
+    if isinstance(store, counters.RedisStore):
+        ttl = store.access.client.ttl
+        assert 0 < ttl(store.access.make_key("ciam_otp:test:flag")) <= 2
+        assert ttl(store.access.make_key("ciam_otp:test:forever")) == -1  # no expiry
+
+
 def test_a_plan_must_be_in_phase_order_with_unique_names():
     with pytest.raises(ValueError, match="phase order"):
         CountPlan((group("sms", []), group("client", [], phase=CALLER)))

@@ -59,11 +59,32 @@ def test_encode_lists_every_key_once_in_plan_order_and_the_members_after_the_spe
     ]
     assert argv[1:] == ["member-1"]
     spec = [int(v) for v in argv[0].split()]
+    assert spec[:2] == [0, 0]  # no memos, no settled keys sent
     # 3 groups: (phase, rates, forced, then limit/ttl per rate) ...
-    assert spec[:16] == [3, CALLER, 1, 0, 100, 61, RECIPIENT, 2, 0, 1, 31, 5, 3601, RECIPIENT, 0, 1]
-    # ... 1 bump (ttl, no "unless"), the marker's ttl, 2 sums (sizes), 1 distinct (ttl, cap,
-    # union size, no "unless"), no budgets.
-    assert spec[16:] == [1, 600, 0, 360, 2, 2, 1, 1, 600, 3, 2, 0, 0]
+    assert spec[2:18] == [
+        3,
+        CALLER,
+        1,
+        0,
+        100,
+        61,
+        RECIPIENT,
+        2,
+        0,
+        1,
+        31,
+        5,
+        3601,
+        RECIPIENT,
+        0,
+        1,
+    ]
+    # ... 1 bump (ttl, no "unless"), the marker's ttl, 2 sums (each a window: no memo, its
+    # ttl, settled keys sent, open keys), 1 distinct (ttl, cap, no "unless", its window),
+    # no budgets.
+    assert spec[18:23] == [1, 600, 0, 360, 2]
+    assert spec[23:31] == [0, 0, 0, 2, 0, 0, 0, 1]
+    assert spec[31:] == [1, 600, 3, 0, 0, 0, 0, 2, 0]
 
 
 def test_decode_reads_a_passing_answer_by_name():
@@ -121,12 +142,13 @@ def test_encode_puts_each_condition_key_right_after_the_key_it_guards():
     ]
     assert argv[1:] == ["member-1"]
     spec = [float(v) for v in argv[0].split()]
-    assert spec[:6] == [1, RECIPIENT, 1, 0, 5, 61]
-    # 2 bumps (ttl, has "unless"), marker, 1 sum, 1 distinct ...
-    assert spec[6:17] == [2, 600, 0, 600, 1, 360, 1, 1, 1, 600, 3]
-    assert spec[17:19] == [1, 0]  # the distinct count's union size, no "unless" key
+    assert spec[:8] == [0, 0, 1, RECIPIENT, 1, 0, 5, 61]
+    # 2 bumps (ttl, has "unless"), marker, 1 sum (its window: 1 open key), 1 distinct ...
+    assert spec[8:21] == [2, 600, 0, 600, 1, 360, 1, 0, 0, 0, 1, 1, 600]
+    assert spec[21:26] == [3, 0, 0, 0, 0]  # cap, no "unless" key, no memo
+    assert spec[26] == 1  # one open set
     # ... 2 budgets (ttl, has "when", has "unless", capacity, refill per second), exactly.
-    assert spec[19:] == [2, 7200, 1, 1, 2.5, 0.125, 60, 0, 0, 10, 1e-05]
+    assert spec[27:] == [2, 7200, 1, 1, 2.5, 0.125, 60, 0, 0, 10, 1e-05]
 
 
 def test_decode_reads_the_bump_flags_and_the_budgets_by_name():
