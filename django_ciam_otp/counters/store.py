@@ -22,6 +22,7 @@ read :func:`counter_cache` directly and honour the same breaker
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -67,11 +68,20 @@ def counter_cache() -> BaseCache:
     return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
 
 
+#: The store of each cache object (Django makes one per thread and alias): asked twice or more
+#: per send, and working out which store fits takes longer than the flag it sets.
+_stores: weakref.WeakKeyDictionary[BaseCache, CounterStore] = weakref.WeakKeyDictionary()
+
+
 def get_store() -> CounterStore:
     """The store for the counter cache as configured now (see the module)."""
     cache = counter_cache()
-    access = redis_access(cache)
-    return CacheStore(cache) if access is None else RedisStore(cache, access)
+    store = _stores.get(cache)
+    if store is None:
+        access = redis_access(cache)
+        store = CacheStore(cache) if access is None else RedisStore(cache, access)
+        _stores[cache] = store
+    return store
 
 
 def _guarded(operation: Callable[[CounterStore], T]) -> T:
