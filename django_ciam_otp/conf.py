@@ -257,15 +257,14 @@ class OTPSettings:
         return value if isinstance(value, dict) else {}
 
     def __getattr__(self, name: str) -> Any:
+        """Called once per setting until ``reload``: the value then sits in the instance's
+        ``__dict__``, where Python finds it without this method (a send reads seventy)."""
         if name.startswith("_") or name not in DEFAULTS:
             raise AttributeError(f"Invalid {SETTINGS_NAME} setting: {name!r}")
-        cache = self.__dict__["_cache"]
-        if name in cache:
-            return cache[name]
         value = self.user_settings.get(name, DEFAULTS[name])
         if isinstance(DEFAULTS[name], dict) and isinstance(value, dict):
             value = {**DEFAULTS[name], **value}
-        cache[name] = value
+        self.__dict__[name] = value
         return value
 
     def import_string(self, name: str) -> Any:
@@ -279,6 +278,8 @@ class OTPSettings:
 
     def reload(self) -> None:
         self._cache.clear()
+        for name in [n for n in self.__dict__ if n in DEFAULTS]:
+            del self.__dict__[name]
 
 
 otp_settings = OTPSettings()

@@ -29,8 +29,9 @@
 -- "when" and "unless" keys (those it has).
 --
 -- A memo holds what its settled keys add up to (a sum: a number; a distinct
--- count: the union of its sets, plus the member '' so that an empty union
--- still exists). Without the settled keys, a missing memo stops the script
+-- count: the union of its sets, plus the member "\0", which no prefix or hash
+-- is, so that an empty union still exists). Building a set memo is one
+-- SUNIONSTORE of the settled sets, once per bucket (the day's: once an hour). Without the settled keys, a missing memo stops the script
 -- before it writes anything: the answer is {-1} and the caller sends the
 -- plan again with them.
 --
@@ -156,7 +157,7 @@ for d = 1, arg() do
       local sets = {}
       for i = 1, settled do sets[i] = K[k + i] end
       redis.call('SUNIONSTORE', key, unpack(sets))
-      redis.call('SADD', key, '')
+      redis.call('SADD', key, '\0')
       redis.call('EXPIRE', key, memo_ttl)
     end
     k = k + settled

@@ -170,6 +170,15 @@ class Distinct:
     ``unless`` exists the member is neither added nor counted: the count is
     the sets' as they are (the site-wide view counts distinct *unproven*
     prefixes, and a proven one is not).
+
+    Since a member goes only into a set where none of the others holds it,
+    the sets are disjoint and the Redis script adds up their sizes (one call
+    a set) rather than forming their union. Two web servers a bucket apart in
+    time can both add one member (each sees a window the other's set is not
+    in); then the sizes count it twice until its sets settle into a memo,
+    which holds their union (the cache store always counts the union). With
+    ``Buckets``, ``key`` must be an open set: the memo of the settled ones
+    would never see what went into it.
     """
 
     name: str
@@ -183,8 +192,9 @@ class Distinct:
     unless: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.member:
-            raise ValueError(f"distinct count {self.name}: the member must not be empty")
+        if self.key in self.window.closed:
+            # The member would go into a set whose union the memo already holds without it.
+            raise ValueError(f"distinct count {self.name}: its set {self.key} is a settled one")
 
     @property
     def window(self) -> Buckets:

@@ -79,8 +79,9 @@ def test_a_memo_needs_settled_keys_and_a_lifetime():
         Buckets(("a", "b"), 0, "memo", 60)
     with pytest.raises(ValueError, match="ttl"):
         Buckets(("a", "b"), 2, "memo", 0)
-    with pytest.raises(ValueError, match="member"):
-        Distinct("fresh", "", "a", ("a",), 10, 60)
+    settled_target = sliding_window(STEM, WIDTH, 10, NOW, skip_last=OPEN_BUCKETS)
+    with pytest.raises(ValueError, match="settled"):
+        Distinct("fresh", "a", settled_target.keys[-1], settled_target, 10, 60)
 
 
 def test_a_plan_passes_the_memos_first_and_the_settled_keys_only_when_asked():
@@ -221,3 +222,11 @@ def test_a_site_wide_send_passes_a_few_keys_not_every_bucket(redis, calls):
             sitewide.LONG_FRESH: 1,
         }
     )
+
+
+def test_an_empty_member_is_counted_like_any_other(store):
+    # PREFIX_LENGTH 0 makes every prefix "": the memo's own marker member must not hide it.
+    window = sliding_window(STEM, WIDTH, 10, NOW)
+    assert store.count(CountPlan(distinct=(fresh("", window),))).distinct["fresh"] == 1
+    assert store.count(CountPlan(distinct=(fresh("", window),))).distinct["fresh"] == 1
+    assert store.count(CountPlan(distinct=(fresh("b", window),))).distinct["fresh"] == 2
