@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from django.conf import settings
-from django.db import router
+from django.db import connections, router
 from django.http import HttpRequest
 from django.utils import timezone
 from django_ratelimit.core import get_usage
@@ -93,10 +93,16 @@ def _client_or_decoy(client_id: str) -> OTPClient | None:
     ``None``, and then there is nothing to tell apart.
     """
     using = router.db_for_read(OTPClient)
-    statement = sql.client_lookup(using, OTPClient)
-    for row in OTPClient.objects.db_manager(using).raw(statement, [client_id]):
-        return row
-    return None
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql.client_lookup(using, OTPClient), [client_id])
+        row = cursor.fetchone()
+    # Built as the ORM builds a row (its converters, ``from_db``), without a RawQuerySet's
+    # column matching on every request: the same steps for a client and a decoy.
+    return None if row is None else sql.returned_instance(using, OTPClient, _FIELDS, row)
+
+
+#: Every column of a client, in the order ``sql.client_lookup`` selects them.
+_FIELDS = tuple(field.name for field in OTPClient._meta.concrete_fields)
 
 
 def authenticate_client(client_id: str, client_secret: str) -> OTPClient | None:
