@@ -5,35 +5,38 @@
 --
 -- ARGV[1]: numbers separated by spaces (one argument is cheaper to encode and
 -- parse than forty):
---   the number of memos, and 1 if the settled keys are sent (else 0);
+--   the number of memos, 1 if their settled keys are sent (else 0), and per
+--   memo its kind (1: a sum's total, 2: a distinct count's union of sets), its
+--   lifetime and the number of its settled keys sent;
 --   the number of limit groups, then per group its phase, its number of rates,
 --   1 if it refuses by itself (else 0), and per rate its limit and its key's
 --   lifetime;
 --   the number of bumps, then per bump its lifetime and 1 if it has an
 --   "unless" key (else 0);
 --   the marker's lifetime (0: no marker);
---   the number of sums, then per sum its window;
---   the number of distinct counts, then per count its lifetime, its cap and 1
---   if it has an "unless" key (else 0), then its window;
---   a window is: 1 if it has a memo (else 0), the memo's lifetime, the number
---   of settled keys sent, the number of open keys;
+--   the number of sums, then per sum 1 if it reads a memo (else 0) and its
+--   number of open keys;
+--   the number of distinct counts, then per count its lifetime, its cap, 1 if
+--   it has an "unless" key (else 0), 1 if it reads a memo (else 0) and its
+--   number of open sets;
 --   the number of budgets, then per budget its lifetime, 1 if it has a "when"
 --   key (else 0), 1 if it has an "unless" key (else 0), its capacity and its
 --   refill per second (both may be fractions).
 -- ARGV[1 + d]: the member of distinct count d.
--- KEYS: the memos (sums' then distinct counts', in order), every rate's key
--- (groups in order), each bump's key followed by its "unless" key (if any),
--- the marker (if any), the settled keys (if sent) and open keys of each sum,
--- per distinct count the set to add to, its "unless" key (if any) and its
--- settled (if sent) and open sets, then per budget its key followed by its
--- "when" and "unless" keys (those it has).
+-- KEYS: the memos, then each memo's settled keys (if sent), then every rate's
+-- key (groups in order), each bump's key followed by its "unless" key (if
+-- any), the marker (if any), the open keys of each sum, per distinct count the
+-- set to add to, its "unless" key (if any) and its open sets, then per budget
+-- its key followed by its "when" and "unless" keys (those it has). The sums
+-- and distinct counts that read a memo take the memos in order.
 --
 -- A memo holds what its settled keys add up to (a sum: a number; a distinct
 -- count: the union of its sets, plus the member "\0", which no prefix or hash
--- is, so that an empty union still exists). Building a set memo is one
--- SUNIONSTORE of the settled sets, once per bucket (the day's: once an hour). Without the settled keys, a missing memo stops the script
--- before it writes anything: the answer is {-1} and the caller sends the
--- plan again with them.
+-- is, so that an empty union still exists). Memos are made first, before any
+-- limit is looked at: a refused send makes them too. Building a set memo is one
+-- SUNIONSTORE of the settled sets, once per bucket (the day's: once an hour).
+-- Without the settled keys, a missing memo stops the script before it writes
+-- anything: the answer is {-1} and the caller sends the plan again with them.
 --
 -- Answer: the refusing group (its position, 0: none) and every rate's count
 -- (after counting it, or as found when its phase refused); then, when nothing
@@ -45,17 +48,33 @@ local spec, a = {}, 1
 for v in string.gmatch(ARGV[1], '%S+') do spec[#spec + 1] = tonumber(v) end
 local function arg() local v = spec[a]; a = a + 1; return v end
 
+local function plain(key) return tonumber(redis.call('GET', key) or '0') or 0 end
+
+-- The memos first: all present, or made from the settled keys sent with them.
 local memos, settled_sent = arg(), arg()
-if settled_sent == 0 then
-  for i = 1, memos do
-    if redis.call('EXISTS', KEYS[i]) == 0 then return {-1} end
+local at = memos
+for i = 1, memos do
+  local kind, ttl, n = arg(), arg(), arg()
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 0 then
+    if settled_sent == 0 then return {-1} end
+    if kind == 1 then
+      local total = 0
+      for j = at + 1, at + n do total = total + plain(KEYS[j]) end
+      redis.call('SET', key, total, 'EX', ttl)
+    else
+      if n > 0 then redis.call('SUNIONSTORE', key, unpack(KEYS, at + 1, at + n)) end
+      redis.call('SADD', key, '\0')
+      redis.call('EXPIRE', key, ttl)
+    end
   end
+  at = at + n
 end
 local m = 0
 local function memo() m = m + 1; return KEYS[m] end
--- The plan's own keys, after the memos.
+-- The plan's own keys, after the memos and the settled keys.
 local K = {}
-for i = memos + 1, #KEYS do K[#K + 1] = KEYS[i] end
+for i = at + 1, #KEYS do K[#K + 1] = KEYS[i] end
 
 local groups, k = {}, 0
 for g = 1, arg() do
@@ -118,22 +137,10 @@ else
   result[#result + 1] = 1
 end
 
-local function plain(key) return tonumber(redis.call('GET', key) or '0') or 0 end
-
 for _ = 1, arg() do
-  local has_memo, memo_ttl, settled, n = arg(), arg(), arg(), arg()
+  local has_memo, n = arg(), arg()
   local total = 0
-  if has_memo == 1 then
-    local key = memo()
-    local kept = redis.call('GET', key)
-    if kept then
-      total = tonumber(kept) or 0
-    else  -- missing: the settled keys were sent (see the header)
-      for i = 1, settled do total = total + plain(K[k + i]) end
-      redis.call('SET', key, total, 'EX', memo_ttl)
-    end
-    k = k + settled
-  end
+  if has_memo == 1 then total = tonumber(redis.call('GET', memo())) or 0 end
   for _ = 1, n do
     k = k + 1
     total = total + plain(K[k])
@@ -142,8 +149,7 @@ for _ = 1, arg() do
 end
 
 for d = 1, arg() do
-  local ttl, cap, has_unless = arg(), arg(), arg()
-  local has_memo, memo_ttl, settled, n = arg(), arg(), arg(), arg()
+  local ttl, cap, has_unless, has_memo, n = arg(), arg(), arg(), arg(), arg()
   k = k + 1
   local target, member = K[k], ARGV[1 + d]
   local seen, count = false, 0
@@ -153,14 +159,6 @@ for d = 1, arg() do
   end
   if has_memo == 1 then
     local key = memo()
-    if redis.call('EXISTS', key) == 0 then  -- missing: the settled sets were sent
-      local sets = {}
-      for i = 1, settled do sets[i] = K[k + i] end
-      redis.call('SUNIONSTORE', key, unpack(sets))
-      redis.call('SADD', key, '\0')
-      redis.call('EXPIRE', key, memo_ttl)
-    end
-    k = k + settled
     if redis.call('SISMEMBER', key, member) == 1 then seen = true end
     count = count + redis.call('SCARD', key) - 1
   end

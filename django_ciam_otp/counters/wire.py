@@ -22,12 +22,19 @@ def encode(plan: CountPlan, *, settled: bool = False) -> tuple[list[str], list[s
     """``plan`` as the script's ``KEYS`` and ``ARGV``.
 
     ``settled``: also send the keys the memos stand for, so that a missing memo
-    is computed; without them the script refuses to run when one is missing
+    is made; without them the script refuses to run when one is missing
     (:data:`SETTLED_NEEDED`), which happens once per memo as a window moves on.
+    The memos are made before any limit is looked at, so a refused send makes
+    them too, and the next one needs a single round trip.
     """
-    memos = [w.memo for w in _windows(plan) if w.memo is not None]
-    keys: list[str] = list(memos)
-    spec: list[int | float] = [len(memos), 1 if settled else 0, len(plan.groups)]
+    memos = _memos(plan)
+    keys: list[str] = [window.memo for window, _ in memos if window.memo is not None]
+    spec: list[int | float] = [len(memos), 1 if settled else 0]
+    for window, kind in memos:
+        sent = window.closed if settled else ()
+        keys += sent
+        spec += [kind, window.memo_ttl, len(sent)]
+    spec.append(len(plan.groups))
     for group in plan.groups:
         spec += [group.phase, len(group.rates), 1 if group.forced else 0]
         for rate in group.rates:
@@ -42,12 +49,12 @@ def encode(plan: CountPlan, *, settled: bool = False) -> tuple[list[str], list[s
     spec.append(plan.marker.ttl if plan.marker is not None else 0)
     spec.append(len(plan.sums))
     for total in plan.sums:
-        spec += _window(total.window, keys, settled)
+        spec += _window(total.window, keys)
     spec.append(len(plan.distinct))
     for count in plan.distinct:
         keys.append(count.key)
         spec += [count.ttl, count.cap, _flag(count.unless, keys)]
-        spec += _window(count.window, keys, settled)
+        spec += _window(count.window, keys)
     spec.append(len(plan.budgets))
     for budget in plan.budgets:
         keys.append(budget.key)
@@ -56,18 +63,21 @@ def encode(plan: CountPlan, *, settled: bool = False) -> tuple[list[str], list[s
     return keys, [" ".join(map(repr, spec)), *(count.member for count in plan.distinct)]
 
 
-def _windows(plan: CountPlan) -> list[Buckets]:
-    """The sums' windows then the distinct counts': the order the script takes memos in."""
-    return [t.window for t in plan.sums] + [c.window for c in plan.distinct]
+#: A memo's kind in the script's header: the total of counters, or the union of sets.
+SUM_MEMO, SET_MEMO = 1, 2
 
 
-def _window(window: Buckets, keys: list[str], settled: bool) -> list[int]:
-    """A window's spec (memo, its ttl, settled keys sent, open keys); its keys onto ``keys``."""
-    sent = window.closed if settled else ()
-    keys += sent
+def _memos(plan: CountPlan) -> list[tuple[Buckets, int]]:
+    """The windows with a memo, sums' then distinct counts': the order the script takes them."""
+    windows = [(t.window, SUM_MEMO) for t in plan.sums]
+    windows += [(c.window, SET_MEMO) for c in plan.distinct]
+    return [(window, kind) for window, kind in windows if window.memo is not None]
+
+
+def _window(window: Buckets, keys: list[str]) -> list[int]:
+    """A window's spec (1 if it reads a memo, its open keys); its open keys onto ``keys``."""
     keys += window.open
-    has_memo = window.memo is not None
-    return [1 if has_memo else 0, window.memo_ttl if has_memo else 0, len(sent), len(window.open)]
+    return [1 if window.memo is not None else 0, len(window.open)]
 
 
 def needs_settled(answer: Sequence[int]) -> bool:

@@ -13,6 +13,7 @@ from django_ciam_otp.counters import (
     BUDGET_TAKEN,
     CALLER,
     RECIPIENT,
+    Buckets,
     Budget,
     Bump,
     CountPlan,
@@ -22,7 +23,7 @@ from django_ciam_otp.counters import (
     Rate,
     Sum,
 )
-from django_ciam_otp.counters.wire import decode, encode
+from django_ciam_otp.counters.wire import SET_MEMO, SUM_MEMO, decode, encode
 
 PLAN = CountPlan(
     groups=(
@@ -79,12 +80,11 @@ def test_encode_lists_every_key_once_in_plan_order_and_the_members_after_the_spe
         0,
         1,
     ]
-    # ... 1 bump (ttl, no "unless"), the marker's ttl, 2 sums (each a window: no memo, its
-    # ttl, settled keys sent, open keys), 1 distinct (ttl, cap, no "unless", its window),
-    # no budgets.
+    # ... 1 bump (ttl, no "unless"), the marker's ttl, 2 sums (no memo, open keys), 1
+    # distinct (ttl, cap, no "unless", no memo, open sets), no budgets.
     assert spec[18:23] == [1, 600, 0, 360, 2]
-    assert spec[23:31] == [0, 0, 0, 2, 0, 0, 0, 1]
-    assert spec[31:] == [1, 600, 3, 0, 0, 0, 0, 2, 0]
+    assert spec[23:27] == [0, 2, 0, 1]
+    assert spec[27:] == [1, 600, 3, 0, 0, 2, 0]
 
 
 def test_decode_reads_a_passing_answer_by_name():
@@ -143,12 +143,11 @@ def test_encode_puts_each_condition_key_right_after_the_key_it_guards():
     assert argv[1:] == ["member-1"]
     spec = [float(v) for v in argv[0].split()]
     assert spec[:8] == [0, 0, 1, RECIPIENT, 1, 0, 5, 61]
-    # 2 bumps (ttl, has "unless"), marker, 1 sum (its window: 1 open key), 1 distinct ...
-    assert spec[8:21] == [2, 600, 0, 600, 1, 360, 1, 0, 0, 0, 1, 1, 600]
-    assert spec[21:26] == [3, 0, 0, 0, 0]  # cap, no "unless" key, no memo
-    assert spec[26] == 1  # one open set
+    # 2 bumps (ttl, has "unless"), marker, 1 sum (no memo, 1 open key), 1 distinct ...
+    assert spec[8:19] == [2, 600, 0, 600, 1, 360, 1, 0, 1, 1, 600]
+    assert spec[19:23] == [3, 0, 0, 1]  # cap, no "unless" key, no memo, one open set
     # ... 2 budgets (ttl, has "when", has "unless", capacity, refill per second), exactly.
-    assert spec[27:] == [2, 7200, 1, 1, 2.5, 0.125, 60, 0, 0, 10, 1e-05]
+    assert spec[23:] == [2, 7200, 1, 1, 2.5, 0.125, 60, 0, 0, 10, 1e-05]
 
 
 def test_decode_reads_the_bump_flags_and_the_budgets_by_name():
@@ -168,3 +167,32 @@ def test_decode_reads_no_budgets_when_a_group_refused():
     result = decode(GUARDED, [1, 5])
     assert result.refused == "sms"
     assert result.budgets == {} and result.recipient_keys == ()
+
+
+def test_memos_come_first_with_their_settled_keys_and_their_readers_name_no_key():
+    # Two sums share a memo (listed once per reader), a distinct count has its own.
+    sums = Buckets(("k:s:1", "k:s:2", "k:s:3", "k:s:4"), 2, "k:s:memo", 120)
+    sets = Buckets(("k:f:1", "k:f:2", "k:f:3"), 2, "k:f:memo", 7200)
+    plan = CountPlan(
+        sums=(Sum("all", sums), Sum("again", sums), Sum("plain", ("k:p",))),
+        distinct=(Distinct("fresh", "861", "k:f:3", sets, 10, 600),),
+    )
+    light, argv = encode(plan)
+    assert light == [
+        *("k:s:memo", "k:s:memo", "k:f:memo"),
+        *("k:s:3", "k:s:4", "k:s:3", "k:s:4", "k:p"),
+        *("k:f:3", "k:f:3"),
+    ]
+    spec = [int(v) for v in argv[0].split()]
+    # 3 memos, settled keys not sent; per memo its kind, lifetime and settled keys sent.
+    assert spec[:11] == [3, 0, SUM_MEMO, 120, 0, SUM_MEMO, 120, 0, SET_MEMO, 7200, 0]
+    full, argv = encode(plan, settled=True)
+    assert full[:9] == [
+        *("k:s:memo", "k:s:memo", "k:f:memo"),
+        *("k:s:1", "k:s:2", "k:s:1", "k:s:2", "k:f:1", "k:f:2"),
+    ]
+    assert full[9:] == light[3:]
+    spec = [int(v) for v in argv[0].split()]
+    assert spec[:11] == [3, 1, SUM_MEMO, 120, 2, SUM_MEMO, 120, 2, SET_MEMO, 7200, 2]
+    # no groups, no bumps, no marker; 3 sums (memo?, open keys); 1 distinct.
+    assert spec[11:] == [0, 0, 0, 3, 1, 2, 1, 2, 0, 1, 1, 600, 10, 0, 1, 1, 0]
