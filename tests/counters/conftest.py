@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from django_ciam_otp import counters
+from django_ciam_otp.counters import redis as redis_module
 from tests.support.servers import RedisServer
 
 REDIS_BACKENDS = {
@@ -60,3 +61,33 @@ def store(request: Any, settings: Any) -> Iterator[counters.CounterStore]:
     yield chosen
     counters.counter_cache().clear()
     counters.reset_breaker()
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer, settings: Any) -> Iterator[counters.RedisStore]:
+    """The Redis store alone (django-redis), for what only Redis does: memos, round trips."""
+    redis_server.client().flushdb()
+    settings.CACHES = {
+        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_server.url + "/0"}
+    }
+    counters.reset_breaker()
+    store = counters.get_store()
+    assert isinstance(store, counters.RedisStore)
+    yield store
+    redis_server.client().flushdb()
+    counters.reset_breaker()
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of keys of each ``count`` script run (one entry per round trip)."""
+    seen: list[int] = []
+    original = redis_module.run_script
+
+    def counting(access: Any, name: str, keys: Any, args: Any) -> Any:
+        if name == "count":
+            seen.append(len(keys))
+        return original(access, name, keys, args)
+
+    monkeypatch.setattr(redis_module, "run_script", counting)
+    return seen

@@ -10,9 +10,6 @@ answers of the plain keys on every store, and pin the round trips on Redis.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -30,7 +27,6 @@ from django_ciam_otp.counters import (
     sliding_window,
     wire,
 )
-from django_ciam_otp.counters import redis as redis_store
 from django_ciam_otp.counters.rates import OPEN_BUCKETS, bucket_keys
 
 STEM = "ciam_otp:test:w"
@@ -146,33 +142,6 @@ def test_an_empty_settled_union_is_remembered_as_empty(store):
 
 
 # --- Redis: the round trips -----------------------------------------------------------------
-
-
-@pytest.fixture
-def redis(redis_server: Any, settings: Any) -> Iterator[counters.CounterStore]:
-    redis_server.client().flushdb()
-    settings.CACHES = {
-        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_server.url + "/0"}
-    }
-    counters.reset_breaker()
-    store = counters.get_store()
-    assert isinstance(store, counters.RedisStore)
-    yield store
-
-
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of keys of each ``count`` script run."""
-    seen: list[int] = []
-    original = redis_store.run_script
-
-    def counting(access: Any, name: str, keys: Any, args: Any) -> Any:
-        if name == "count":
-            seen.append(len(keys))
-        return original(access, name, keys, args)
-
-    monkeypatch.setattr(redis_store, "run_script", counting)
-    return seen
 
 
 #: The Redis-only tests need redis-server, as the store fixture's Redis cases do.

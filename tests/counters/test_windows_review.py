@@ -9,7 +9,6 @@ memos that expire, one memo shared by two sums.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from django_ciam_otp.counters import (
     wire,
 )
 from django_ciam_otp.counters import redis as redis_store
+from django_ciam_otp.counters.rates import OPEN_BUCKETS
 
 STEM = "ciam_otp:test:r"
 SETS = "ciam_otp:test:rf"
@@ -43,41 +43,11 @@ integration = pytest.mark.integration
 
 
 @pytest.fixture
-def redis(redis_server: Any, settings: Any) -> Iterator[counters.RedisStore]:
-    redis_server.client().flushdb()
-    settings.CACHES = {
-        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_server.url + "/0"}
-    }
-    counters.reset_breaker()
-    store = counters.get_store()
-    assert isinstance(store, counters.RedisStore)
-    yield store
-    redis_server.client().flushdb()
-    counters.reset_breaker()
-
-
-@pytest.fixture
 def plain() -> counters.CacheStore:
     """The plain keys' answer: a store that keeps no memo."""
     cache = LocMemCache("review-plain", {})
     cache.clear()
     return counters.CacheStore(cache)
-
-
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[Any]]:
-    """The answer of each ``count`` script run."""
-    seen: list[list[Any]] = []
-    original = redis_store.run_script
-
-    def counting(access: Any, name: str, keys: Any, args: Any) -> Any:
-        answer = original(access, name, keys, args)
-        if name == "count":
-            seen.append(list(answer))
-        return answer
-
-    monkeypatch.setattr(redis_store, "run_script", counting)
-    return seen
 
 
 def raw(store: counters.RedisStore) -> Any:
@@ -190,7 +160,8 @@ def test_a_second_round_trip_takes_one_budget_token_and_bumps_once(redis, calls)
         budgets=(Budget("b", "ciam_otp:test:b", 3, 0.0, 3600),),
     )
     assert redis.count(plan).budgets == {"b": BUDGET_TAKEN}
-    assert [len(a) for a in calls] == [1, 4]  # {-1}, then the whole answer
+    # Two round trips: the memo and the open buckets, then with the settled keys as well.
+    assert calls == [1 + OPEN_BUCKETS + 2, 1 + 10 + 2]
     assert redis.budget_left("ciam_otp:test:b", 3, 0.0) == 2
     assert redis.get_many([window.keys[-1]]) == {window.keys[-1]: 1}
 
@@ -213,6 +184,25 @@ def test_a_refused_send_with_a_missing_memo_counts_nothing_twice_and_makes_the_m
     assert redis.get_many([window.keys[-1]]) == {window.keys[-1]: 1}
 
 
+def between_the_round_trips(
+    monkeypatch: pytest.MonkeyPatch, redis: counters.RedisStore, other: CountPlan
+) -> list[Any]:
+    """Count ``other`` (another send) right after the first answer that asked for the settled
+    keys, before the second round trip; the list holds its result once it ran."""
+    original = redis_store.run_script
+    done: list[Any] = []
+
+    def meanwhile(access: Any, name: str, keys: Any, args: Any) -> Any:
+        answer = original(access, name, keys, args)
+        if name == "count" and list(answer) == [-1] and not done:
+            done.append(None)  # first: the other send's own round trips come through here
+            done[0] = redis_store.RedisStore.count(redis, other)
+        return answer
+
+    monkeypatch.setattr(redis_store, "run_script", meanwhile)
+    return done
+
+
 @integration
 def test_a_memo_computed_by_another_send_between_the_round_trips_is_used(redis, monkeypatch):
     fill = sliding_window(STEM, WIDTH, 10, NOW - 5 * WIDTH)
@@ -221,17 +211,7 @@ def test_a_memo_computed_by_another_send_between_the_round_trips_is_used(redis, 
     window = sliding_window(STEM, WIDTH, 10, NOW)
     limited = LimitGroup("sms", "v", RECIPIENT, rates_for("sms", "v", ["100/h"]))
     plan = CountPlan((limited,), bumps=(Bump(window.keys[-1], 3600),), sums=(Sum("s", window),))
-    original = redis_store.run_script
-    raced: list[Any] = []
-
-    def racing(access: Any, name: str, keys: Any, args: Any) -> Any:
-        answer = original(access, name, keys, args)
-        if name == "count" and list(answer) == [-1] and not raced:
-            raced.append(None)
-            raced[0] = redis_store.RedisStore.count(redis, plan)  # another send, meanwhile
-        return answer
-
-    monkeypatch.setattr(redis_store, "run_script", racing)
+    raced = between_the_round_trips(monkeypatch, redis, plan)  # another send, meanwhile
     result = redis.count(plan)
     assert raced[0].counts["sms"] == (1,) and raced[0].sums == {"s": 4}
     assert result.counts["sms"] == (2,) and result.sums == {"s": 5}
@@ -381,17 +361,7 @@ def test_a_window_moving_on_between_the_round_trips_answers_for_the_plans_window
     plan = CountPlan(bumps=(Bump(window.keys[-1], 3600, kept=True),), sums=(Sum("s", window),))
     later = sliding_window(STEM, WIDTH, 10, end + 1)  # another server, already in the next minute
     other = CountPlan(bumps=(Bump(later.keys[-1], 3600, kept=True),), sums=(Sum("s", later),))
-    original = redis_store.run_script
-    done: list[Any] = []
-
-    def moving(access: Any, name: str, keys: Any, args: Any) -> Any:
-        answer = original(access, name, keys, args)
-        if name == "count" and list(answer) == [-1] and not done:
-            done.append(None)
-            done[0] = redis_store.RedisStore.count(redis, other)
-        return answer
-
-    monkeypatch.setattr(redis_store, "run_script", moving)
+    done = between_the_round_trips(monkeypatch, redis, other)
     plain.count(other)
     assert redis.count(plan) == plain.count(plan)
     assert done[0].sums == {"s": 5}  # 9 minutes back is out of its window; its own send is in
