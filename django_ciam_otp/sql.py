@@ -197,9 +197,10 @@ def client_lookup(alias: str, model: type[Model]) -> str:
     )
 
 
-# For each connection and returned field list: the attnames, and the value converters the
-# columns need (SQLite: datetimes, booleans; PostgreSQL: none), found once.
-_Plan = tuple[list[str], list[tuple[int, Any, list[Any]]]]
+# For each connection and returned field list: the attnames (in the model's order), the value
+# converters the columns need (SQLite: datetimes, booleans; PostgreSQL: none), and the
+# order to put the returned values in when ``fields`` is not the model's, found once.
+_Plan = tuple[list[str], list[tuple[int, Any, list[Any]]], list[int] | None]
 _PLANS: weakref.WeakKeyDictionary[Any, dict[Any, _Plan]] = weakref.WeakKeyDictionary()
 
 
@@ -209,7 +210,8 @@ def returned_instance(
     """The (partly loaded) instance of ``model`` a ``RETURNING`` of ``fields`` gave.
 
     Values go through the database's converters, as the ORM reads them;
-    fields left out load on access, as after ``only()``.
+    fields left out load on access, as after ``only()``. ``fields`` may come
+    in any order (``Model.from_db`` takes a partial row in the model's order).
     """
     conn = connections[alias]
     plans = _PLANS.setdefault(conn, {})
@@ -222,11 +224,21 @@ def returned_instance(
             (i, col, conn.ops.get_db_converters(col) + col.get_db_converters(conn))
             for i, col in enumerate(cols)
         ]
-        attnames = [field.attname for field in found]  # type: ignore[union-attr]
-        plans[(model, fields)] = plan = (attnames, [c for c in converters if c[2]])
-    attnames, converters = plan
+        position = {f.attname: n for n, f in enumerate(meta.concrete_fields)}
+        names = [field.attname for field in found]  # type: ignore[union-attr]
+        by_model = sorted(range(len(names)), key=lambda i: position[names[i]])
+        in_order = by_model == list(range(len(names)))
+        plan = (
+            [names[i] for i in by_model],
+            [c for c in converters if c[2]],
+            None if in_order else by_model,
+        )
+        plans[(model, fields)] = plan
+    attnames, converters, order = plan
     values = list(row)
     for i, col, convert_all in converters:
         for convert in convert_all:
             values[i] = convert(values[i], col, conn)
+    if order is not None:
+        values = [values[i] for i in order]
     return model.from_db(alias, attnames, values)

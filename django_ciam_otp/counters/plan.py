@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 #: The caller's phase (client, IP): its hits stay counted whatever comes after it.
 CALLER = 1
@@ -151,9 +152,13 @@ class Sum:
     name: str
     buckets: Buckets | tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.buckets, Buckets):  # one form from here on
+            object.__setattr__(self, "buckets", Buckets(tuple(self.buckets)))
+
     @property
     def window(self) -> Buckets:
-        return self.buckets if isinstance(self.buckets, Buckets) else Buckets(self.buckets)
+        return cast(Buckets, self.buckets)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -192,13 +197,15 @@ class Distinct:
     unless: str | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.union, Buckets):  # one form from here on
+            object.__setattr__(self, "union", Buckets(tuple(self.union)))
         if self.key in self.window.closed:
             # The member would go into a set whose union the memo already holds without it.
             raise ValueError(f"distinct count {self.name}: its set {self.key} is a settled one")
 
     @property
     def window(self) -> Buckets:
-        return self.union if isinstance(self.union, Buckets) else Buckets(self.union)
+        return cast(Buckets, self.union)
 
 
 @dataclass(frozen=True)

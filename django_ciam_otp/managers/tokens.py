@@ -40,13 +40,9 @@ CLAIM_FIELDS = (
 )
 
 
-#: What a batch delivery claims: the claim's fields and the sealed message.
-OUTBOX_FIELDS = (
-    *CLAIM_FIELDS[: CLAIM_FIELDS.index("delivery_attempts")],
-    "status",
-    *CLAIM_FIELDS[CLAIM_FIELDS.index("delivery_attempts") :],
-    "delivery_envelope",
-)
+#: What a batch delivery claims: the claim's fields, the token's status (a token closed
+#: meanwhile is closed by the run) and the sealed message.
+OUTBOX_FIELDS = (*CLAIM_FIELDS, "status", "delivery_envelope")
 
 
 @dataclass(frozen=True)

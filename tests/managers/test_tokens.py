@@ -52,6 +52,22 @@ def test_a_token_is_claimed_once_with_what_delivery_needs(make_token):
     assert OTPToken.objects.claim_read(token.pk, now=now, lease=LEASE) is False
 
 
+def test_a_returned_row_in_any_field_order_builds_the_same_instance(make_token):
+    """``RETURNING`` lists its fields in the caller's order; ``Model.from_db`` takes a partial
+    row in the model's: the values must land on their own fields either way."""
+    token = make_token(language="fr")
+    shuffled = ("language", "status", "id", "code_expires_at", "token_hash")
+    values = {
+        "language": "fr",
+        "status": TokenStatus.PENDING,
+        "id": token.pk,
+        "code_expires_at": token.code_expires_at,
+        "token_hash": token.token_hash,
+    }
+    built = sql.returned_instance("default", OTPToken, shuffled, [values[f] for f in shuffled])
+    assert {f: getattr(built, "pk" if f == "id" else f) for f in shuffled} == values
+
+
 def test_a_claim_older_than_the_lease_can_be_taken_over(make_token):
     token = make_token()
     now = timezone.now()
