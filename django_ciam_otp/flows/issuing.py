@@ -102,12 +102,11 @@ def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) ->
     handoff = enqueue.prepare(new.payload, using)
     with transaction.atomic(using=using):
         if counted:
-            consumed = quotas.consume_quota(client, token.channel, count=1 if deliver else 0)
-            token.quota_consumed = consumed and deliver
             enqueue.stage(token, handoff)
-        token.save(force_insert=True)
-        if counted:
+            quotas.consume_quota_and_store(client, token, count=1 if deliver else 0)
             enqueue.schedule(token, handoff, using)
+        else:
+            token.save(force_insert=True)
 
 
 def _undo(token: OTPToken, charge: ratelimits.SendCharge) -> bool:

@@ -14,7 +14,7 @@ from django.db import router, transaction
 
 from .. import signals
 from ..conf import otp_settings
-from ..models import OTPClient, Quota
+from ..models import OTPClient, OTPToken, Quota
 
 
 def consume_quota(client: OTPClient, channel: str, *, count: int = 1) -> bool:
@@ -37,6 +37,29 @@ def consume_quota(client: OTPClient, channel: str, *, count: int = 1) -> bool:
         for quota in taken:
             _alarm_on_commit(quota, quota.used, quota.period_start, using)
     return bool(taken)
+
+
+def consume_quota_and_store(client: OTPClient, token: OTPToken, *, count: int = 1) -> None:
+    """:func:`consume_quota`, then ``token`` saved (``quota_consumed`` set): all or nothing.
+
+    On PostgreSQL one statement does both (``Quota.objects.consume_and_insert``:
+    the send's transaction makes one round trip less, and the row is written
+    without ``Model.save()``'s machinery, a third of a millisecond of CPU per
+    send); elsewhere, or when a ``pre_save`` receiver must see the token
+    first, the quota statement and then ``save()``. Call inside
+    ``transaction.atomic``, as :func:`consume_quota`.
+    """
+    using = router.db_for_write(OTPToken)
+    if not Quota.objects.can_insert_with(OTPToken, using):
+        token.quota_consumed = consume_quota(client, token.channel, count=count) and bool(count)
+        token.save(force_insert=True, using=using)
+        return
+    taken = Quota.objects.db_manager(using).consume_and_insert(
+        client.pk, token.channel, token, count=count, flag="quota_consumed"
+    )
+    if count:
+        for quota in taken:
+            _alarm_on_commit(quota, quota.used, quota.period_start, using)
 
 
 def _alarm_on_commit(quota: Quota, used: int, period_start: dt.datetime, using: str) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
-from django.db import connections, models, transaction
-from django.db.models import BigIntegerField, Case, F, Q, Value, When
+from django.db import connections, models, router, transaction
+from django.db.models import BigIntegerField, Case, F, Field, Model, Q, Value, When
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from .. import sql
@@ -61,14 +63,69 @@ class QuotaQuerySet(models.QuerySet["Quota"]):
         now = timezone.now()
         if not returning:
             return self._consume_each(using, client_id, channel, count, now)
-        case = period_case_params(now, conn.ops.adapt_datetimefield_value)
-        params = [*case, count, count, *case, *case, client_id, channel]
-        spare = 1 - count  # with count=0 the row holds what it held; one more must still fit
         with transaction.atomic(using=using, savepoint=False), conn.cursor() as cursor:
+            params = _consume_params(conn, now, client_id, channel, count)
             cursor.execute(sql.quota_consume(using, self.model), params)
+            return self._taken(cursor.fetchall(), channel, count, now)
+
+    def consume_and_insert(
+        self, client_id: int, channel: str, row: Model, *, count: int = 1, flag: str
+    ) -> list[Quota]:
+        """:meth:`consume`, and ``row`` inserted by the same statement if the quotas took it.
+
+        PostgreSQL only (``sql.quota_consume_and_insert``): one round trip and
+        none of ``Model.save()``'s machinery in the send's hot path. The row's
+        boolean field ``flag`` is set to whether a quota was taken. As after
+        ``save()``, the row has its pk and ``post_save`` is sent; ``pre_save``
+        is not, because a receiver may change the row before it is written:
+        with receivers, save the row the usual way (:meth:`can_insert_with`).
+        """
+        using = sql.write_alias(self)
+        conn = connections[using]
+        now = timezone.now()
+        model = type(row)
+        fields = _insert_fields(model, flag)
+        values = [field.get_db_prep_save(field.pre_save(row, True), conn) for field in fields]
+        params = [*_consume_params(conn, now, client_id, channel, count), *values]
+        params += [bool(count), 1 - count]
+        names = tuple(field.name for field in fields)
+        statement = sql.quota_consume_and_insert(using, self.model, model, names, flag)
+        with transaction.atomic(using=using, savepoint=False), conn.cursor() as cursor:
+            cursor.execute(statement, params)
             rows = cursor.fetchall()
-            if any(limit == 0 or used + spare > limit for _, _, limit, used, _ in rows):
-                raise _REFUSALS[channel]()
+            taken = self._taken([r[1:] for r in rows if r[1] is not None], channel, count, now)
+        pk = rows[0][0]
+        if pk is None:  # the statement and _taken() apply the same rule
+            raise RuntimeError("the quota statement refused a send its quotas allowed")
+        row.pk = pk
+        setattr(row, flag, bool(count and taken))
+        row._state.adding = False
+        row._state.db = using
+        if post_save.has_listeners(model):
+            post_save.send(
+                sender=model, instance=row, created=True, update_fields=None, raw=False, using=using
+            )
+        return taken
+
+    def can_insert_with(self, model: type[Model], using: str) -> bool:
+        """Whether :meth:`consume_and_insert` can store a ``model`` row on ``using``.
+
+        PostgreSQL (a data-modifying ``WITH``), the quotas on the same database,
+        and no ``pre_save`` receiver for ``model`` (it would not be sent).
+        """
+        return (
+            connections[using].vendor == "postgresql"
+            and router.db_for_write(self.model) == using
+            and not pre_save.has_listeners(model)
+        )
+
+    def _taken(
+        self, rows: list[tuple[Any, ...]], channel: str, count: int, now: dt.datetime
+    ) -> list[Quota]:
+        """The quotas a consuming statement returned, or the refusal if one is over its limit."""
+        spare = 1 - count  # with count=0 the row holds what it held; one more must still fit
+        if any(limit == 0 or used + spare > limit for _, _, limit, used, _ in rows):
+            raise _REFUSALS[channel]()
         return [
             self.model(
                 pk=pk,
@@ -156,3 +213,18 @@ class QuotaQuerySet(models.QuerySet["Quota"]):
             )
             .update(alarm_level=level, alarm_period_start=period_start)
         )
+
+
+def _consume_params(
+    conn: Any, now: dt.datetime, client_id: int, channel: str, count: int
+) -> list[Any]:
+    """``sql.quota_consume``'s parameters."""
+    case = period_case_params(now, conn.ops.adapt_datetimefield_value)
+    return [*case, count, count, *case, *case, client_id, channel]
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_fields(model: type[Model], flag: str) -> tuple[Field[Any, Any], ...]:
+    """The fields an ``INSERT`` of ``model`` writes: all but ``flag`` and an automatic pk."""
+    meta = model._meta
+    return tuple(f for f in meta.concrete_fields if f.name != flag and f is not meta.auto_field)
