@@ -83,39 +83,52 @@ def quota_consume(alias: str, model: type[Model]) -> str:
 def quota_consume_and_insert(
     alias: str, quota: type[Model], row: type[Model], fields: tuple[str, ...], flag: str
 ) -> str:
-    """:func:`quota_consume`, and the new ``row`` inserted only if every quota took it (PostgreSQL).
+    """:func:`quota_consume` and the new ``row``'s ``INSERT``, both or neither (PostgreSQL).
 
-    One statement instead of two in the send's transaction: the quotas'
-    ``UPDATE`` is a data-modifying ``WITH`` query, the ``INSERT`` reads what
-    it returned and inserts nothing when a quota is over its limit (the
-    caller then raises, and the transaction takes the increments back).
-    Parameters: :func:`quota_consume`'s, then one value per name of
-    ``fields`` (cast to its column's type: a ``SELECT`` list has no column to
-    take the type from; a length is left out, so a value too long still fails
-    on assignment instead of being cut), then whether a quota taken sets the
-    boolean ``flag`` column, then the room one more message needs (1 when the
-    count is 0, else 0). Returns one row per quota (a single row with nulls
-    when none applies), each starting with the new row's pk (null when
-    refused): ``pk, id, client_id, limit, used, period``.
+    One statement that needs no transaction around it: the quota rows are
+    locked and their new counts worked out first (``locked``: a ``FOR UPDATE``
+    waits for a concurrent send and then reads the row as that send left it),
+    and the ``UPDATE`` and the ``INSERT`` run only if every new count fits
+    (``ok``). A refusal changes nothing, so there is nothing to roll back.
+    Parameters: :func:`quota_consume`'s, the room one more message needs (1
+    when the count is 0, else 0), one value per name of ``fields`` (cast to its
+    column's type, as a ``SELECT`` list has no column to take it from; without
+    a length, so a value too long fails on assignment instead of being cut),
+    then whether a quota taken sets the boolean ``flag`` column. Returns a row
+    per quota (one row of nulls when none applies), each starting with the new
+    row's pk (null when refused): ``pk, id, client_id, limit, used, period``.
     """
     conn = connections[alias]
     meta = row._meta
     col = _columns(alias, row)
     qcol = _columns(alias, quota)
+    qtable = conn.ops.quote_name(quota._meta.db_table)
+    current = period_case(qcol["period"])
+    rolled_over = f"{qcol['period_start']} < {current}"
+    kept = ", ".join(qcol[name] for name in ("id", "client", "limit", "period"))
     casts = ", ".join(
         f"CAST(%s AS {_unsized(meta.get_field(name).cast_db_type(conn))})"  # type: ignore[union-attr]
         for name in fields
     )
-    returned = ("id", "client", "limit", "used", "period")
-    over = f"q.{qcol['limit']} = 0 OR q.{qcol['used']} + %s > q.{qcol['limit']}"
+    used, start, limit = qcol["used"], qcol["period_start"], qcol["limit"]
+    returned = ", ".join(f"locked.{qcol[name]}" for name in ("id", "client", "limit", "used"))
     return (
-        f"WITH q AS ({quota_consume(alias, quota)}), "  # noqa: S608
+        f"WITH locked AS (SELECT {kept}, "  # noqa: S608
+        f"CASE WHEN {rolled_over} THEN %s ELSE {used} + %s END AS {used}, "
+        f"CASE WHEN {rolled_over} THEN {current} ELSE {start} END AS {start} "
+        f"FROM {qtable} WHERE ({qcol['client']} = %s OR {qcol['client']} IS NULL) "
+        f"AND {qcol['channel']} = %s FOR UPDATE), "
+        f"ok AS (SELECT NOT EXISTS (SELECT 1 FROM locked "
+        f"WHERE {limit} = 0 OR {used} + %s > {limit}) AS fits), "
+        f"q AS (UPDATE {qtable} SET {used} = locked.{used}, {start} = locked.{start} "
+        f"FROM locked, ok WHERE {qtable}.{qcol['id']} = locked.{qcol['id']} AND ok.fits "
+        f"RETURNING {qtable}.{qcol['id']}), "
         f"t AS (INSERT INTO {conn.ops.quote_name(meta.db_table)} "
         f"({', '.join(col[name] for name in (*fields, flag))}) "
-        f"SELECT {casts}, CAST(%s AS boolean) AND EXISTS (SELECT 1 FROM q) "
-        f"WHERE NOT EXISTS (SELECT 1 FROM q WHERE {over}) RETURNING {col['id']}) "
-        f"SELECT t.{col['id']}, {', '.join('q.' + qcol[name] for name in returned)} "
-        f"FROM (SELECT 1) AS one LEFT JOIN t ON TRUE LEFT JOIN q ON TRUE"
+        f"SELECT {casts}, CAST(%s AS boolean) AND EXISTS (SELECT 1 FROM locked) "
+        f"FROM ok WHERE ok.fits RETURNING {col['id']}) "
+        f"SELECT t.{col['id']}, {returned}, locked.{qcol['period']} "
+        f"FROM (SELECT 1) AS one LEFT JOIN t ON TRUE LEFT JOIN locked ON TRUE"
     )
 
 

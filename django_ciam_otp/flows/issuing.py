@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -100,7 +101,15 @@ def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) ->
     token = new.token
     using = router.db_for_write(OTPToken)
     handoff = enqueue.prepare(new.payload, using)
-    with transaction.atomic(using=using):
+    # Outside any transaction on PostgreSQL, the quota and the token are one statement that
+    # is all or nothing by itself (``quotas.consume_quota_and_store``): a transaction around
+    # it would only add a BEGIN and a COMMIT. A caller's transaction keeps its savepoint.
+    alone = (
+        counted
+        and quotas.stores_in_one_statement(using)
+        and not transaction.get_connection(using).in_atomic_block
+    )
+    with contextlib.nullcontext() if alone else transaction.atomic(using=using):
         if counted:
             enqueue.stage(token, handoff)
             quotas.consume_quota_and_store(client, token, count=1 if deliver else 0)

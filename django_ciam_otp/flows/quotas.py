@@ -42,15 +42,15 @@ def consume_quota(client: OTPClient, channel: str, *, count: int = 1) -> bool:
 def consume_quota_and_store(client: OTPClient, token: OTPToken, *, count: int = 1) -> None:
     """:func:`consume_quota`, then ``token`` saved (``quota_consumed`` set): all or nothing.
 
-    On PostgreSQL one statement does both (``Quota.objects.consume_and_insert``:
-    the send's transaction makes one round trip less, and the row is written
-    without ``Model.save()``'s machinery, a third of a millisecond of CPU per
-    send); elsewhere, or when a ``pre_save`` receiver must see the token
-    first, the quota statement and then ``save()``. Call inside
-    ``transaction.atomic``, as :func:`consume_quota`.
+    On PostgreSQL one statement does both (``Quota.objects.consume_and_insert``),
+    all or nothing by itself, so it needs no transaction of its own
+    (:func:`stores_in_one_statement`), and the row is written without
+    ``Model.save()``'s machinery. Elsewhere, or when a ``pre_save`` receiver
+    must see the token first, the quota statement and then ``save()``: call
+    that inside ``transaction.atomic``, as :func:`consume_quota`.
     """
     using = router.db_for_write(OTPToken)
-    if not Quota.objects.can_insert_with(OTPToken, using):
+    if not stores_in_one_statement(using):
         token.quota_consumed = consume_quota(client, token.channel, count=count) and bool(count)
         token.save(force_insert=True, using=using)
         return
@@ -60,6 +60,11 @@ def consume_quota_and_store(client: OTPClient, token: OTPToken, *, count: int = 
     if count:
         for quota in taken:
             _alarm_on_commit(quota, quota.used, quota.period_start, using)
+
+
+def stores_in_one_statement(using: str) -> bool:
+    """Whether :func:`consume_quota_and_store` is one statement on ``using`` (no ``BEGIN``)."""
+    return Quota.objects.can_insert_with(OTPToken, using)
 
 
 def _alarm_on_commit(quota: Quota, used: int, period_start: dt.datetime, using: str) -> None:

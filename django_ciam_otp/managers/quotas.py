@@ -71,29 +71,33 @@ class QuotaQuerySet(models.QuerySet["Quota"]):
     def consume_and_insert(
         self, client_id: int, channel: str, row: Model, *, count: int = 1, flag: str
     ) -> list[Quota]:
-        """:meth:`consume`, and ``row`` inserted by the same statement if the quotas took it.
+        """:meth:`consume` and ``row`` inserted, in one statement that needs no transaction.
 
-        PostgreSQL only (``sql.quota_consume_and_insert``): one round trip and
-        none of ``Model.save()``'s machinery in the send's hot path. The row's
-        boolean field ``flag`` is set to whether a quota was taken. As after
-        ``save()``, the row has its pk and ``post_save`` is sent; ``pre_save``
-        is not, because a receiver may change the row before it is written:
-        with receivers, save the row the usual way (:meth:`can_insert_with`).
+        PostgreSQL only (``sql.quota_consume_and_insert``): a refusal changes
+        nothing, so a send outside a transaction needs no ``BEGIN`` and
+        ``COMMIT`` around it, and the row is written without ``Model.save()``'s
+        machinery. Concurrent sends queue on the quota rows' locks, as for
+        :meth:`consume`. The row's boolean field ``flag`` is set to whether a
+        quota was taken. As after ``save()``, the row has its pk and
+        ``post_save`` is sent; ``pre_save`` is not, because a receiver may
+        change the row before it is written: with receivers, save the row the
+        usual way (:meth:`can_insert_with`).
         """
         using = sql.write_alias(self)
         conn = connections[using]
         now = timezone.now()
         model = type(row)
         fields = _insert_fields(model, flag)
-        values = [field.get_db_prep_save(field.pre_save(row, True), conn) for field in fields]
-        params = [*_consume_params(conn, now, client_id, channel, count), *values]
-        params += [bool(count), 1 - count]
+        params = [*_consume_params(conn, now, client_id, channel, count), 1 - count]
+        params += [field.get_db_prep_save(field.pre_save(row, True), conn) for field in fields]
+        params.append(bool(count))
         names = tuple(field.name for field in fields)
-        statement = sql.quota_consume_and_insert(using, self.model, model, names, flag)
-        with transaction.atomic(using=using, savepoint=False), conn.cursor() as cursor:
-            cursor.execute(statement, params)
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.quota_consume_and_insert(using, self.model, model, names, flag), params
+            )
             rows = cursor.fetchall()
-            taken = self._taken([r[1:] for r in rows if r[1] is not None], channel, count, now)
+        taken = self._taken([r[1:] for r in rows if r[1] is not None], channel, count, now)
         pk = rows[0][0]
         if pk is None:  # the statement and _taken() apply the same rule
             raise RuntimeError("the quota statement refused a send its quotas allowed")
