@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
@@ -75,13 +76,20 @@ def publish(token: OTPToken, envelope: str) -> None:
     )
 
 
-def wake(token: OTPToken) -> None:
+def wake(token: OTPToken, flag_until: float = 0.0) -> None:
     """After an outbox token committed: make sure a run of the batch task will take it.
 
-    Publishes ``deliver_due`` only when no run is pending (``outbox.claim_wake``).
+    Does nothing before ``flag_until`` (``time.monotonic()``), until when the
+    flag the send's count read is certain to exist (``counting.wake_flag_until``):
+    a run's last look comes after the flag is gone or
+    replaced (``outbox``, "the flag's rule"), so after this commit; under load
+    most sends skip the ``SET NX`` this way. Otherwise publishes
+    ``deliver_due`` only when no run is pending (``outbox.claim_wake``).
     Broker trouble raises ``TemporarilyUnavailable`` like :func:`publish`, and
     clears the flag so the next send tries the broker again.
     """
+    if time.monotonic() < flag_until:
+        return  # the flag outlives this commit: a run's last look will find this token
     from . import outbox, tasks
 
     if not outbox.claim_wake():
@@ -90,6 +98,8 @@ def wake(token: OTPToken) -> None:
         # No ``expires``: a late run still delivers the codes that are still valid.
         tasks.publish(tasks.deliver_due, (), f"(woken by token {token.pk})")
     except TemporarilyUnavailable:
+        # A DEL, not a hand-over: this flag's run never comes, so the sends that found it
+        # are left to the next wake-up or the beat's sweep, as before sends could skip.
         outbox.release_wake()
         raise
 

@@ -9,9 +9,29 @@ not set already, so under load most sends publish nothing. A run of the task
 ``DELIVERY_BATCH_SIZE`` (one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
 LOCKED LIMIT n) RETURNING``), offers each message along its route as a single
 delivery does (``delivery.offer_token``), and records the batch's sent
-messages in one statement. When the outbox looks empty it clears the flag and
-looks once more: a send whose token committed before it found the flag set is
-seen by that last look, so no token waits for a wake-up that never comes.
+messages in one statement. When the outbox looks empty the run lets go of the
+flag (:func:`let_go_of_wake`) and looks once more: a send whose token
+committed while the flag existed is seen by that last look, so no token waits
+for a wake-up that never comes.
+
+The flag's rule. Its expiry is moved earlier only to "now +
+:data:`RELY_SECONDS`" or later, never below: a run lets go of it by setting it
+to a value of its own for ``RELY_SECONDS`` and takes its last look no sooner
+than that has passed, unless a later run set the flag since (its own last look
+comes later still). So every flag is followed, after it expires or is
+replaced, by a last look of some run, and a flag read at time *t* with *p* ms
+left exists until *t* + min(*p*, ``RELY_SECONDS``) at least. A send's count
+reads the flag's lifetime in its own round trip (``CountPlan.ttl_of``, taken
+before the token commits); after the commit the send skips its ``SET NX``
+while the flag it read is certain to still exist (:func:`flag_lasts_until`):
+a last look comes after that. A ``SET NX`` that finds the flag (after the
+commit) relies on the same rule. Two paths still delete the flag: a run that
+raised and a wake-up whose publish failed. Their flag's run never looks, so
+the sends that relied on it wait for the next wake-up or the beat's sweep;
+those sends would have found the flag with a ``SET NX`` as well (before sends
+could skip, the same case was left to the sweep). A store whose count cannot
+read a lifetime (the cache store) never lets a send skip, and a run there
+deletes the flag and looks at once.
 
 What stays as it was for a single delivery: the claim (with its lease) makes
 each message go out once; a transient failure becomes a retry of its own (a
@@ -27,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +83,28 @@ WAKE_SECONDS = 2
 FOLLOW_UP_KEY = "ciam_otp:delivery:follow-up"
 
 
+#: A flag read with more time left is relied on for this long only (seconds): a run letting go
+#: of it moves its expiry to now + RELY_SECONDS, never earlier (the flag's rule, above).
+RELY_SECONDS = 0.05
+#: Taken off every reliance (seconds): PTTL and Redis's expiry work in whole milliseconds.
+RELY_MARGIN_SECONDS = 0.005
+#: The value a run sets the flag to when it lets go, before its own random part: a flag
+#: that holds another run's value was set after this run's (a send's ``SET NX`` holds 1).
+RUN_VALUE_PREFIX = "run:"
+
+
+def flag_lasts_until(asked_at: float, ttl_left_ms: int | None) -> float:
+    """Until when (``time.monotonic()``) a flag read with ``ttl_left_ms`` left certainly exists.
+
+    ``asked_at``: when the read was sent (the cache read it later, so the flag
+    lived at least that long from then). 0.0 when nothing is known (no flag,
+    or a store that cannot say: ``None``).
+    """
+    if not ttl_left_ms:
+        return 0.0
+    return asked_at + min(ttl_left_ms / 1000, RELY_SECONDS) - RELY_MARGIN_SECONDS
+
+
 def claim_wake() -> bool:
     """Set the flag; whether this send must publish (no run pending, or the cache cannot say:
     a task too many beats a lost code)."""
@@ -69,11 +112,39 @@ def claim_wake() -> bool:
 
 
 def release_wake() -> None:
-    """The outbox looks empty (or a publish failed): the next send publishes again."""
+    """Delete the flag (a run that raised, a publish that failed): the next send publishes."""
     try:
         counters.delete_many([WAKE_KEY])
     except CacheUnavailable:
         pass  # the flag runs out by itself (WAKE_SECONDS)
+
+
+def let_go_of_wake() -> None:
+    """The run's outbox looks empty: end its flag within :data:`RELY_SECONDS`, then return.
+
+    Sets the flag to a value of this run's for ``RELY_SECONDS`` (whatever it
+    held: a send's flag, another run's, or none any more) and returns when
+    that has passed on this process's clock, from after the ``SET`` returned,
+    so after the flag's expiry whatever Redis does with it (an eviction, a
+    failover, a ``FLUSHDB``: a flag gone early must not end the wait early).
+    It returns sooner only when the flag holds another run's value: that run
+    set it later and takes its own last look later still. A cache that does
+    not answer leaves the flag as it was (up to ``WAKE_SECONDS``): the run
+    waits ``RELY_SECONDS`` all the same, for the sends that read it until now.
+    """
+    mine = f"{RUN_VALUE_PREFIX}{secrets.token_hex(8)}"
+    deadline = time.monotonic() + RELY_SECONDS
+    try:
+        if not counters.hand_over(WAKE_KEY, mine, round(RELY_SECONDS * 1000)):
+            return  # a store whose counts read no lifetime: no send relies on the flag
+        deadline = time.monotonic() + RELY_SECONDS
+        while (wait := deadline - time.monotonic()) > 0:
+            holder, left_ms = counters.holder(WAKE_KEY)
+            if holder != mine and holder is not None and holder.startswith(RUN_VALUE_PREFIX):
+                return  # a later run holds the flag: its last look covers this run's
+            time.sleep(min(wait, left_ms / 1000) if holder == mine and left_ms else wait)
+    except CacheUnavailable:
+        time.sleep(max(0.0, deadline - time.monotonic()))
 
 
 def claim_follow_up(seconds: float) -> bool:
@@ -154,7 +225,7 @@ def deliver_due(
     *,
     started: float,
     publish_retry: PublishRetry,
-    release: Callable[[], None] = release_wake,
+    release: Callable[[], None] = let_go_of_wake,
     linger: float = LINGER_SECONDS,
     call_for_help: Callable[[], None] = lambda: None,
 ) -> DueRun:
@@ -162,13 +233,15 @@ def deliver_due(
 
     ``started``: when the run started (``time.monotonic()``). While it finds
     messages, the run drains the outbox, waits :data:`LINGER_SECONDS` and
-    looks again; when a look finds nothing, ``release`` clears the wake-up
-    flag and one more look takes whatever a send committed meanwhile
-    (``dispatch.wake``). A full batch means a backlog: the run calls for help
-    (``call_for_help`` publishes another run, which takes the next batch) before
-    it delivers, so slow providers are called by as many workers as the backlog
-    needs, not by one run at a time. In an OpenTelemetry span
-    ``ciam_otp.deliver_due`` when tracing is on.
+    looks again; when a look finds nothing, ``release`` lets go of the wake-up
+    flag (:func:`let_go_of_wake`: it returns once no send can rely on this
+    run's flag any more) and one more look takes whatever a send committed
+    meanwhile (``dispatch.wake``). A run that raises deletes the flag instead
+    (:func:`release_wake`) and takes no last look. A full batch means a
+    backlog: the run calls for help (``call_for_help`` publishes another run,
+    which takes the next batch) before it delivers, so slow providers are
+    called by as many workers as the backlog needs, not by one run at a time.
+    In an OpenTelemetry span ``ciam_otp.deliver_due`` when tracing is on.
     """
     with tracing.span("ciam_otp.deliver_due"):
         run = DueRun()
@@ -182,7 +255,9 @@ def deliver_due(
                 offered = run.offered
                 _drain(run, started, publish_retry, call_for_help=call_for_help)
         except BaseException:
-            release()  # the next send wakes a run at once
+            # The next send wakes a run at once. A delete, not a hand-over: the sends that
+            # relied on this flag are left to the next wake-up or the sweep, as before.
+            release_wake()
             raise
         if not run.more:
             release()

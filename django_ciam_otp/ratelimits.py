@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -111,6 +112,9 @@ class SendCharge:
     #: What counting found, read by name (the monitor's sums and distinct counts);
     #: ``None`` when nothing was counted (no counter to touch, or the cache is down).
     result: CountResult | None = None
+    #: When the count was sent (``time.monotonic()``): before the cache read anything it
+    #: reports, so a lifetime it read (``CountResult.ttl_left``) runs from no earlier.
+    asked_at: float = 0.0
 
     @property
     def retry_after(self) -> int:
@@ -290,6 +294,7 @@ def count_send(limits: SendLimits, plan: CountPlan) -> SendCharge:
     """
     if not plan.touches_the_cache:
         return _uncounted(limits)
+    asked_at = time.monotonic()
     try:
         result = store.count(plan)
     except CacheUnavailable:
@@ -306,6 +311,7 @@ def count_send(limits: SendLimits, plan: CountPlan) -> SendCharge:
         Charge(list(result.caller_keys)),
         Charge(list(result.recipient_keys), limits.retry_after(result)),
         result,
+        asked_at,
     )
 
 

@@ -49,3 +49,17 @@ class CounterStore(Protocol):
     def touch(self, key: str, ttl: int | None) -> bool:
         """Give ``key`` a new lifetime; whether it existed."""
         ...
+
+    def hand_over(self, key: str, value: str, ms: int) -> bool:
+        """Set ``key`` to ``value`` for ``ms`` milliseconds; whether the caller must wait them out.
+
+        The end of a run of the outbox's batch task (``outbox.let_go_of_wake``): sends may
+        rely on the flag for as long as a count read it would live. A store whose counts read
+        no lifetime (``CountResult.ttl_left`` is ``None``) has no such sends: it deletes
+        ``key`` and answers ``False``.
+        """
+        ...
+
+    def holder(self, key: str) -> tuple[str | None, int]:
+        """``key``'s value and the milliseconds it has left (0: missing, no expiry, or unknown)."""
+        ...

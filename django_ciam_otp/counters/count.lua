@@ -21,13 +21,15 @@
 --   number of open sets;
 --   the number of budgets, then per budget its lifetime, 1 if it has a "when"
 --   key (else 0), 1 if it has an "unless" key (else 0), its capacity and its
---   refill per second (both may be fractions).
+--   refill per second (both may be fractions);
+--   1 if a key whose remaining lifetime to read (PTTL) follows (else 0).
 -- ARGV[1 + d]: the member of distinct count d.
 -- KEYS: the memos, then each memo's settled keys (if sent), then every rate's
 -- key (groups in order), each bump's key followed by its "unless" key (if
 -- any), the marker (if any), the open keys of each sum, per distinct count the
 -- set to add to, its "unless" key (if any) and its open sets, then per budget
--- its key followed by its "when" and "unless" keys (those it has). The sums
+-- its key followed by its "when" and "unless" keys (those it has), then the
+-- key whose lifetime to read (if any). The sums
 -- and distinct counts that read a memo take the memos in order.
 --
 -- A memo holds what its settled keys add up to (a sum: a number; a distinct
@@ -43,7 +45,8 @@
 -- refused, for each bump with an "unless" key whether it was bumped (1) or
 -- skipped (0), whether the marker was there (1 when there is no marker), each
 -- sum, each distinct count, and per budget 1 (a token taken), 0 (empty,
--- nothing taken) or -1 (not applied).
+-- nothing taken) or -1 (not applied), and the PTTL of the key whose lifetime
+-- was asked for (if any: milliseconds, -2 missing, -1 no expiry).
 local spec, a = {}, 1
 for v in string.gmatch(ARGV[1], '%S+') do spec[#spec + 1] = tonumber(v) end
 local function arg() local v = spec[a]; a = a + 1; return v end
@@ -213,5 +216,11 @@ for _ = 1, arg() do
     redis.call('EXPIRE', key, ttl)
     result[#result + 1] = taken
   end
+end
+
+-- Read last, after every write: the outbox's wake-up flag (outbox.flag_lasts_until).
+if arg() == 1 then
+  k = k + 1
+  result[#result + 1] = redis.call('PTTL', K[k])
 end
 return result

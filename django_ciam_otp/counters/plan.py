@@ -33,6 +33,10 @@ store keeps:
   Redis script does: a send then passes its window's two open buckets and the
   memo, not every hour of a day) or ignore it and read them all (the cache
   store does); both answer the same.
+* **a lifetime** (``ttl_of``): the key's remaining lifetime is read, last
+  and only when nothing refused (``CountResult.ttl_left``). A store that cannot
+  read one (the cache store) answers ``None``: "unknown", never a guess. The
+  send reads the outbox's wake-up flag this way (``outbox.flag_lasts_until``).
 
 Keys named by ``unless`` and ``when`` are cache keys like every other key of a
 plan (the cache's key function applies to them all); only their existence is
@@ -270,6 +274,9 @@ class CountPlan:
     sums: tuple[Sum, ...] = ()
     distinct: tuple[Distinct, ...] = ()
     budgets: tuple[Budget, ...] = ()
+    #: A key whose remaining lifetime the count reads (``CountResult.ttl_left``), so a send
+    #: learns how long the outbox's wake-up flag lives without a round trip of its own.
+    ttl_of: str | None = None
 
     def __post_init__(self) -> None:
         phases = [group.phase for group in self.groups]
@@ -295,6 +302,7 @@ class CountPlan:
             or self.sums
             or self.distinct
             or self.budgets
+            or self.ttl_of
         )
 
 
@@ -321,6 +329,9 @@ class CountResult:
     #: The counters incremented for later phases and the bumps that were incremented
     #: (handed back when nothing is sent).
     recipient_keys: tuple[str, ...] = ()
+    #: Milliseconds the plan's ``ttl_of`` key had left when it was read (0: missing, or no
+    #: expiry); ``None`` when the store cannot say, the plan asked for none or a limit refused.
+    ttl_left: int | None = None
 
 
 def charged_keys(

@@ -60,6 +60,7 @@ def encode(plan: CountPlan, *, settled: bool = False) -> tuple[list[str], list[s
         keys.append(budget.key)
         spec += [budget.ttl, _flag(budget.when, keys), _flag(budget.unless, keys)]
         spec += [float(budget.capacity), float(budget.per_second)]
+    spec.append(_flag(plan.ttl_of, keys))
     return keys, [" ".join(map(repr, spec)), *(count.member for count in plan.distinct)]
 
 
@@ -118,6 +119,9 @@ def decode(plan: CountPlan, answer: Sequence[int]) -> CountResult:
     distinct = {count.name: values[at + i] for i, count in enumerate(plan.distinct)}
     at += len(plan.distinct)
     budgets = {budget.name: values[at + i] for i, budget in enumerate(plan.budgets)}
+    at += len(plan.budgets)
+    # PTTL: -2 for a missing key, -1 for one without expiry; neither is a lifetime to rely on.
+    ttl_left = max(0, values[at]) if plan.ttl_of is not None else None
     return CountResult(
         None,
         counts,
@@ -127,4 +131,5 @@ def decode(plan: CountPlan, answer: Sequence[int]) -> CountResult:
         budgets=budgets,
         caller_keys=caller,
         recipient_keys=recipient,
+        ttl_left=ttl_left,
     )

@@ -5,6 +5,9 @@ recipient, blocked prefix, prefix; ``abuse.watch``: the monitor's counters;
 ``sitewide.watch``: the site-wide view and its budget), this step puts them
 in one ``CountPlan`` with the "sent lately" marker, runs it, and reads the
 result by name: a limit refuses, the monitor refuses, or the send goes on.
+With Celery delivery the same round trip reads how long the outbox's wake-up
+flag lives (:func:`wake_flag_until`), so that most sends under load need no
+``SET NX`` of their own after their commit (``dispatch.wake``).
 The caller's hits (client, IP) stay counted whatever happens next; the
 recipient's, the prefix's and the monitor's are handed back when nothing is
 sent.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from .. import abuse, crypto, identity, ratelimits, sitewide
+from .. import abuse, crypto, dispatch, identity, outbox, ratelimits, sitewide
 from ..conf import otp_settings
 from ..counters import CountPlan, Marker
 from ..models import Channel, OTPClient
@@ -73,6 +76,8 @@ def count(
         sums=watch.sums + site.sums,
         distinct=watch.distinct + site.distinct,
         budgets=site.budgets,
+        # Only a send the batch task delivers wakes it (the other modes read nothing more).
+        ttl_of=outbox.WAKE_KEY if dispatch.delivery_mode() == dispatch.CELERY else None,
     )
     charge = ratelimits.count_send(limits, plan)
     # The site-wide view first: it may switch the mode whatever the prefix's fate.
@@ -82,6 +87,16 @@ def count(
         charge.recipient.refund()
         raise blocked
     return charge
+
+
+def wake_flag_until(charge: ratelimits.SendCharge) -> float:
+    """Until when (``time.monotonic()``) the wake-up flag this count read certainly exists.
+
+    0.0 when the count read none (no flag, a cache that cannot say, the cache down):
+    the send's wake-up then sets the flag itself (``outbox.flag_lasts_until``).
+    """
+    left = charge.result.ttl_left if charge.result is not None else None
+    return outbox.flag_lasts_until(charge.asked_at, left)
 
 
 def record(

@@ -34,14 +34,18 @@ class Handoff:
     envelope: str
     #: Stored on the token row for the batch task (``dispatch.wake``), not in a task.
     outbox: bool = False
+    #: Until when (``time.monotonic()``) the wake-up flag the send's count read certainly
+    #: exists: ``dispatch.wake`` needs no ``SET NX`` before then (0.0: not known).
+    wake_flag_until: float = 0.0
 
 
-def prepare(payload: dict[str, Any], using: str) -> Handoff:
+def prepare(payload: dict[str, Any], using: str, wake_flag_until: float = 0.0) -> Handoff:
     """Decide the hand-off before the transaction opens (it asks about the caller's)."""
     celery = dispatch.delivery_mode() == dispatch.CELERY
     nested = celery and in_callers_transaction(using)
     outbox = celery and not nested and sql.update_returning_supported(connections[using])
-    return Handoff(nested, crypto.seal({**payload, "w": 1} if nested else payload), outbox)
+    envelope = crypto.seal({**payload, "w": 1} if nested else payload)
+    return Handoff(nested, envelope, outbox, wake_flag_until)
 
 
 def stage(token: OTPToken, handoff: Handoff) -> None:
@@ -59,7 +63,7 @@ def schedule(token: OTPToken, handoff: Handoff, using: str) -> None:
     if handoff.nested:
         hand_off(token, handoff.envelope)
     elif handoff.outbox:
-        transaction.on_commit(lambda: dispatch.wake(token), using=using)
+        transaction.on_commit(lambda: dispatch.wake(token, handoff.wake_flag_until), using=using)
     else:
         transaction.on_commit(lambda: hand_off(token, handoff.envelope), using=using)
 

@@ -14,7 +14,7 @@ from .. import crypto, ratelimits
 from ..conf import otp_settings
 from ..exceptions import InsufficientEmailQuota, InsufficientSMSQuota, TemporarilyUnavailable
 from ..models import DeliveryStatus, OTPClient, OTPToken, Quota
-from . import enqueue, quotas
+from . import counting, enqueue, quotas
 from .eligibility import Eligibility
 from .policy import CodePolicy
 from .shape import SendRequest
@@ -74,7 +74,8 @@ def issue(
 ) -> None:
     """Take the quota, store the token and hand it to delivery; undo everything on refusal."""
     try:
-        _issue(new, client, counted=who.counted, deliver=who.deliver)
+        wake_flag_until = counting.wake_flag_until(charge)
+        _issue(new, client, counted=who.counted, deliver=who.deliver, wake=wake_flag_until)
     except (InsufficientSMSQuota, InsufficientEmailQuota):
         charge.recipient.refund()
         raise
@@ -91,16 +92,21 @@ def issue(
         OTPToken.objects.supersede_older(new.token)
 
 
-def _issue(new: NewToken, client: OTPClient, *, counted: bool, deliver: bool) -> None:
+def _issue(
+    new: NewToken, client: OTPClient, *, counted: bool, deliver: bool, wake: float = 0.0
+) -> None:
     """A suppressed reset (``counted`` but not ``deliver``) runs the same quota
     statement taking nothing and publishes a task that finds nothing to send,
     so its answer, its refusals and its timing are a real reset's. The
     hand-off to delivery is the next step (``enqueue``), run in this
-    transaction: a broker failure must roll the token and the quota back.
+    transaction: a broker failure must roll the token and the quota back
+    (inside a caller's transaction), or :func:`issue` undoes them (after the
+    commit). ``wake``: until when the wake-up flag the send's count read is
+    certain to exist (``counting.wake_flag_until``; ``dispatch.wake``).
     """
     token = new.token
     using = router.db_for_write(OTPToken)
-    handoff = enqueue.prepare(new.payload, using)
+    handoff = enqueue.prepare(new.payload, using, wake)
     # Outside any transaction on PostgreSQL, the quota and the token are one statement that
     # is all or nothing by itself (``quotas.consume_quota_and_store``): a transaction around
     # it would only add a BEGIN and a COMMIT. A caller's transaction keeps its savepoint.

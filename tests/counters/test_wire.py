@@ -7,6 +7,10 @@ plan's names, independent of any server.
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from django_ciam_otp.counters import (
     BUDGET_NOT_APPLIED,
     BUDGET_REFUSED,
@@ -84,7 +88,7 @@ def test_encode_lists_every_key_once_in_plan_order_and_the_members_after_the_spe
     # distinct (ttl, cap, no "unless", no memo, open sets), no budgets.
     assert spec[18:23] == [1, 600, 0, 360, 2]
     assert spec[23:27] == [0, 2, 0, 1]
-    assert spec[27:] == [1, 600, 3, 0, 0, 2, 0]
+    assert spec[27:] == [1, 600, 3, 0, 0, 2, 0, 0]  # ..., no budgets, no lifetime to read
 
 
 def test_decode_reads_a_passing_answer_by_name():
@@ -147,7 +151,20 @@ def test_encode_puts_each_condition_key_right_after_the_key_it_guards():
     assert spec[8:19] == [2, 600, 0, 600, 1, 360, 1, 0, 1, 1, 600]
     assert spec[19:23] == [3, 0, 0, 1]  # cap, no "unless" key, no memo, one open set
     # ... 2 budgets (ttl, has "when", has "unless", capacity, refill per second), exactly.
-    assert spec[23:] == [2, 7200, 1, 1, 2.5, 0.125, 60, 0, 0, 10, 1e-05]
+    assert spec[23:] == [
+        2,
+        7200,
+        1,
+        1,
+        2.5,
+        0.125,
+        60,
+        0,
+        0,
+        10,
+        1e-05,
+        0,
+    ]  # ..., no lifetime to read
 
 
 def test_decode_reads_the_bump_flags_and_the_budgets_by_name():
@@ -195,4 +212,23 @@ def test_memos_come_first_with_their_settled_keys_and_their_readers_name_no_key(
     spec = [int(v) for v in argv[0].split()]
     assert spec[:11] == [3, 1, SUM_MEMO, 120, 2, SUM_MEMO, 120, 2, SET_MEMO, 7200, 2]
     # no groups, no bumps, no marker; 3 sums (memo?, open keys); 1 distinct.
-    assert spec[11:] == [0, 0, 0, 3, 1, 2, 1, 2, 0, 1, 1, 600, 10, 0, 1, 1, 0]
+    assert spec[11:] == [0, 0, 0, 3, 1, 2, 1, 2, 0, 1, 1, 600, 10, 0, 1, 1, 0, 0]
+
+
+# --- a key's lifetime (the outbox's wake-up flag) ------------------------------------------------
+
+TIMED = dataclasses.replace(PLAN, ttl_of="k:wake")
+
+
+def test_a_lifetime_to_read_is_the_last_key_and_the_specs_last_number():
+    keys, argv = encode(TIMED)
+    assert keys == [*encode(PLAN)[0], "k:wake"]
+    assert argv[0].split()[-1] == "1" and argv[0].rsplit(" ", 1)[0] == encode(PLAN)[1][0][:-2]
+
+
+@pytest.mark.parametrize(("pttl", "left"), [(1234, 1234), (0, 0), (-2, 0), (-1, 0)])
+def test_the_lifetime_is_the_answers_last_number_and_never_negative(pttl, left):
+    """PTTL says -2 for a missing key and -1 for one without expiry: nothing to rely on."""
+    answer = [0, 4, 1, 2, 0, 9, 3, 2, pttl]
+    assert decode(TIMED, answer).ttl_left == left
+    assert decode(PLAN, answer[:-1]).ttl_left is None  # not asked: unknown

@@ -44,7 +44,7 @@ def on_redis(request, settings, redis_cache, api_client) -> Iterator[redis.Redis
 
 def test_a_sparse_bot_tightens_the_site_and_the_budget_holds_it_on_redis(on_redis, monkeypatch):
     monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
-    monkeypatch.setattr(enqueue.dispatch, "wake", lambda token: None)
+    monkeypatch.setattr(enqueue.dispatch, "wake", lambda token, until=0.0: None)
     walk = fresh_blocks()
     answers = [send(next(walk)) for _ in range(30)]
     # As on any cache: 5 unproven sends tighten the site, then the budget's burst of 2.
@@ -57,7 +57,7 @@ def test_a_sparse_bot_tightens_the_site_and_the_budget_holds_it_on_redis(on_redi
 
 def test_proven_blocks_pass_and_each_send_is_one_round_trip_while_tightened(on_redis, monkeypatch):
     monkeypatch.setattr(enqueue, "hand_off", lambda token, envelope: None)
-    monkeypatch.setattr(enqueue.dispatch, "wake", lambda token: None)
+    monkeypatch.setattr(enqueue.dispatch, "wake", lambda token, until=0.0: None)
     walk = fresh_blocks()
     for _ in range(8):
         send(next(walk))
