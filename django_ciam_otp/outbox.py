@@ -17,9 +17,10 @@ for a wake-up that never comes.
 The flag's rule. Its expiry is moved earlier only to "now +
 :data:`RELY_SECONDS`" or later, never below: a run lets go of it by setting it
 to a value of its own for ``RELY_SECONDS`` and takes its last look no sooner
-than that has passed, unless a later run set the flag since (its own last look
-comes later still). So every flag is followed, after it expires or is
-replaced, by a last look of some run, and a flag read at time *t* with *p* ms
+than that has passed on its own clock (even if another run set the flag
+since: that run may die before its own look). So every flag is followed,
+after it expires or is replaced, by a last look of some run, and a flag read
+at time *t* with *p* ms
 left exists until *t* + min(*p*, ``RELY_SECONDS``) at least. A send's count
 reads the flag's lifetime in its own round trip (``CountPlan.ttl_of``, taken
 before the token commits); after the commit the send skips its ``SET NX``
@@ -88,8 +89,8 @@ FOLLOW_UP_KEY = "ciam_otp:delivery:follow-up"
 RELY_SECONDS = 0.05
 #: Taken off every reliance (seconds): PTTL and Redis's expiry work in whole milliseconds.
 RELY_MARGIN_SECONDS = 0.005
-#: The value a run sets the flag to when it lets go, before its own random part: a flag
-#: that holds another run's value was set after this run's (a send's ``SET NX`` holds 1).
+#: The value a run sets the flag to when it lets go, before its own random part (a send's
+#: ``SET NX`` holds 1): which run last let go, for whoever reads the flag.
 RUN_VALUE_PREFIX = "run:"
 
 
@@ -124,27 +125,22 @@ def let_go_of_wake() -> None:
 
     Sets the flag to a value of this run's for ``RELY_SECONDS`` (whatever it
     held: a send's flag, another run's, or none any more) and returns when
-    that has passed on this process's clock, from after the ``SET`` returned,
-    so after the flag's expiry whatever Redis does with it (an eviction, a
-    failover, a ``FLUSHDB``: a flag gone early must not end the wait early).
-    It returns sooner only when the flag holds another run's value: that run
-    set it later and takes its own last look later still. A cache that does
-    not answer leaves the flag as it was (up to ``WAKE_SECONDS``): the run
-    waits ``RELY_SECONDS`` all the same, for the sends that read it until now.
+    that has passed on this process's clock, counted from after the ``SET``
+    returned, so after the flag's expiry whatever Redis does with it (an
+    eviction, a failover, a ``FLUSHDB``: a flag gone early must not end the
+    wait early). It waits even when another run took the flag over meanwhile:
+    that run may die before its own last look. A ``SET`` that failed may still
+    have landed just before the error: the wait is counted from the error. A
+    cache that does not answer at all leaves the flag as it was (up to
+    ``WAKE_SECONDS``), which a failed ``DEL`` did before as well.
     """
     mine = f"{RUN_VALUE_PREFIX}{secrets.token_hex(8)}"
-    deadline = time.monotonic() + RELY_SECONDS
     try:
-        if not counters.hand_over(WAKE_KEY, mine, round(RELY_SECONDS * 1000)):
-            return  # a store whose counts read no lifetime: no send relies on the flag
-        deadline = time.monotonic() + RELY_SECONDS
-        while (wait := deadline - time.monotonic()) > 0:
-            holder, left_ms = counters.holder(WAKE_KEY)
-            if holder != mine and holder is not None and holder.startswith(RUN_VALUE_PREFIX):
-                return  # a later run holds the flag: its last look covers this run's
-            time.sleep(min(wait, left_ms / 1000) if holder == mine and left_ms else wait)
+        waits = counters.hand_over(WAKE_KEY, mine, round(RELY_SECONDS * 1000))
     except CacheUnavailable:
-        time.sleep(max(0.0, deadline - time.monotonic()))
+        waits = True
+    if waits:  # not on a store whose counts read no lifetime: there no send relies on the flag
+        time.sleep(RELY_SECONDS)
 
 
 def claim_follow_up(seconds: float) -> bool:

@@ -59,7 +59,3 @@ class CounterStore(Protocol):
         ``key`` and answers ``False``.
         """
         ...
-
-    def holder(self, key: str) -> tuple[str | None, int]:
-        """``key``'s value and the milliseconds it has left (0: missing, no expiry, or unknown)."""
-        ...

@@ -195,7 +195,3 @@ class CacheStore:
         """Deletes ``key``: this store's counts read no lifetime, so no send relies on one."""
         self.cache.delete(key)
         return False
-
-    def holder(self, key: str) -> tuple[str | None, int]:
-        value = self.cache.get(key)
-        return (None if value is None else str(value)), 0

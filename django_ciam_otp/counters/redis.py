@@ -117,17 +117,6 @@ class RedisStore(CacheStore):
         self.access.client.set(self.access.make_key(key), value, px=ms)
         return True
 
-    def holder(self, key: str) -> tuple[str | None, int]:
-        """``GET`` and ``PTTL`` in one round trip."""
-        pipe = self.access.client.pipeline(transaction=False)
-        full = self.access.make_key(key)
-        pipe.get(full)
-        pipe.pttl(full)
-        value, left = pipe.execute()
-        if isinstance(value, bytes):
-            value = value.decode(errors="replace")
-        return (None if value is None else str(value)), max(0, int(left))
-
     def budget_left(self, key: str, capacity: float, per_second: float) -> float:
         """Read on the server's clock, as ``count.lua`` refills (one round trip)."""
         pipe = self.access.client.pipeline(transaction=False)

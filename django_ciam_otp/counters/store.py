@@ -141,8 +141,3 @@ def touch(key: str, ttl: int | None) -> bool:
 def hand_over(key: str, value: str, ms: int) -> bool:
     """``key`` set to ``value`` for ``ms`` ms; whether to wait them out (``CounterStore``)."""
     return _guarded(lambda store: store.hand_over(key, value, ms))
-
-
-def holder(key: str) -> tuple[str | None, int]:
-    """``key``'s value and the milliseconds it has left (0: missing, no expiry, unknown)."""
-    return _guarded(lambda store: store.holder(key))

@@ -108,13 +108,9 @@ def _issue(
     using = router.db_for_write(OTPToken)
     handoff = enqueue.prepare(new.payload, using, wake)
     # Outside any transaction on PostgreSQL, the quota and the token are one statement that
-    # is all or nothing by itself (``quotas.consume_quota_and_store``): a transaction around
-    # it would only add a BEGIN and a COMMIT. A caller's transaction keeps its savepoint.
-    alone = (
-        counted
-        and quotas.stores_in_one_statement(using)
-        and not transaction.get_connection(using).in_atomic_block
-    )
+    # is all or nothing by itself: a transaction around it would only add a BEGIN and a
+    # COMMIT (``quotas.needs_no_transaction``). A caller's transaction keeps its savepoint.
+    alone = counted and quotas.needs_no_transaction(using)
     with contextlib.nullcontext() if alone else transaction.atomic(using=using):
         if counted:
             enqueue.stage(token, handoff)

@@ -11,6 +11,7 @@ import datetime as dt
 
 from django.core.mail import mail_admins
 from django.db import router, transaction
+from django.db.models.signals import post_save
 
 from .. import signals
 from ..conf import otp_settings
@@ -44,7 +45,7 @@ def consume_quota_and_store(client: OTPClient, token: OTPToken, *, count: int = 
 
     On PostgreSQL one statement does both (``Quota.objects.consume_and_insert``),
     all or nothing by itself, so it needs no transaction of its own
-    (:func:`stores_in_one_statement`), and the row is written without
+    (:func:`needs_no_transaction`), and the row is written without
     ``Model.save()``'s machinery. Elsewhere, or when a ``pre_save`` receiver
     must see the token first, the quota statement and then ``save()``: call
     that inside ``transaction.atomic``, as :func:`consume_quota`.
@@ -63,8 +64,23 @@ def consume_quota_and_store(client: OTPClient, token: OTPToken, *, count: int = 
 
 
 def stores_in_one_statement(using: str) -> bool:
-    """Whether :func:`consume_quota_and_store` is one statement on ``using`` (no ``BEGIN``)."""
+    """Whether :func:`consume_quota_and_store` is one statement on ``using``."""
     return Quota.objects.can_insert_with(OTPToken, using)
+
+
+def needs_no_transaction(using: str) -> bool:
+    """Whether :func:`consume_quota_and_store` may run with no transaction around it.
+
+    When it is one statement, nothing after it can fail (a ``post_save``
+    receiver that raises would leave a committed token behind a 500), and
+    the connection commits each statement (no transaction open, autocommit
+    on: ``on_commit`` then runs the hand-off at once, as a commit would).
+    """
+    return (
+        stores_in_one_statement(using)
+        and not post_save.has_listeners(OTPToken)
+        and transaction.get_autocommit(using)
+    )
 
 
 def _alarm_on_commit(quota: Quota, used: int, period_start: dt.datetime, using: str) -> None:
