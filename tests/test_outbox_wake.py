@@ -19,12 +19,12 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from redis.connection import AbstractConnection
 
 from django_ciam_otp import counters, dispatch, flows, outbox, tasks
 from django_ciam_otp.counters import CountPlan
 from django_ciam_otp.models import DeliveryStatus, OTPToken
 from tests.counters.conftest import redis, redis_server  # noqa: F401 - fixtures
+from tests.integration.test_redis_counters import round_trips
 from tests.test_outbox import (  # noqa: F401 - fixtures
     PHONES,
     answers,
@@ -41,14 +41,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 @pytest.fixture
 def trips() -> Iterator[list[int]]:
     """redis-py's network writes (one per command, one per pipeline or script)."""
-    count = [0]
-    original = AbstractConnection.send_packed_command
-
-    def counting(self: Any, command: Any, check_health: bool = True) -> None:
-        count[0] += 1
-        return original(self, command, check_health)
-
-    with mock.patch.object(AbstractConnection, "send_packed_command", counting):
+    with round_trips() as count:
         yield count
 
 
